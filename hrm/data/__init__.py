@@ -1,0 +1,1 @@
+"""Data: pure numpy functions (grids, augmentations, task files) beneath the Lightning DataModules."""

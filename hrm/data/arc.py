@@ -1,0 +1,242 @@
+"""The ARC DataModule: tasks -> (task, augmentation) puzzle variants -> samples made on the fly.
+
+Split (as HRM and TRM): TRAIN = the demonstration pairs of all tasks (training and evaluation sets) +
+the test pairs of the training tasks, each under every augmentation of its task; VAL = the test pairs
+of the evaluation tasks (never trained on), under identity + `val_num_aug` of the same augmentations.
+Every (task, augmentation) variant is one puzzle id (its puzzle embedding learns from the variant's
+demonstrations), so a val sample carries the id its variant had in training.
+
+Nothing is precomputed beyond an index table of numpy arrays: sample i is (variant, pair), and its
+tokens are built in __getitem__ from (seed, i). num_aug=500 costs ~12 MB of RAM and no disk.
+"""
+
+import logging
+from dataclasses import dataclass
+
+import lightning as L
+import numpy as np
+import torch
+from torch.utils.data import DataLoader, Dataset
+
+from hrm.data.arc_tasks import ARCTask, check_task_ids, load_arc_tasks, select_tasks
+from hrm.data.augment import Augmentation, augmentation_table, dihedral, random_offset
+from hrm.data.grids import VOCAB_SIZE, encode_grid, labels_from_tokens
+from hrm.data.sampling import ResumableRandomSampler
+from hrm.errors import CheckpointError, UserError
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Variants:
+    """All (task, augmentation) puzzles, grouped by task. Variant v has puzzle id v + 1 (0 = none)."""
+
+    task: np.ndarray  # int32 [V]: index into the task list
+    dihedral: np.ndarray  # uint8 [V]
+    colour_perm: np.ndarray  # uint8 [V, 10]
+    first: np.ndarray  # int64 [T]: the first variant of each task; task t owns first[t]:first[t+1]
+    count: np.ndarray  # int64 [T]
+
+    @classmethod
+    def build(cls, tasks: list[ARCTask], num_aug: int, seed: int) -> "Variants":
+        tables = [augmentation_table(task, num_aug, seed) for task in tasks]
+        count = np.array([len(d) for d, _ in tables], dtype=np.int64)
+        return cls(
+            task=np.repeat(np.arange(len(tasks), dtype=np.int32), count),
+            dihedral=np.concatenate([d for d, _ in tables]),
+            colour_perm=np.concatenate([p for _, p in tables]),
+            first=np.cumsum(count) - count,
+            count=count,
+        )
+
+    def augmentation(self, v: int) -> Augmentation:
+        return Augmentation(int(self.dihedral[v]), tuple(self.colour_perm[v].tolist()))
+
+
+class ARCDataset(Dataset):
+    """One split. Sample i = (variant, pair); the pair's grids are augmented, translated (if asked) and
+    encoded when the sample is read, deterministically in (seed, i)."""
+
+    def __init__(self, tasks, variants: Variants, pairs, num_variants, canvas: int, translate: bool, seed: int):
+        """`pairs[t]` lists the (pair_index, input, output) of task t that this split uses; each is shown
+        under the first `num_variants[t]` variants of task t (identity first)."""
+        self.tasks, self.variants = tasks, variants
+        self.canvas, self.translate, self.seed = canvas, translate, seed
+        # Flat pair table: every used (input, output) once, with its index in its task.
+        self.grids = [(inp, out) for task_pairs in pairs for _, inp, out in task_pairs]
+        self.pair_index = np.array([j for task_pairs in pairs for j, _, _ in task_pairs], dtype=np.int32)
+        sample_variant, sample_pair, next_pair = [np.zeros(0, np.int32)], [np.zeros(0, np.int32)], 0
+        for t, task_pairs in enumerate(pairs):
+            vs = np.arange(variants.first[t], variants.first[t] + num_variants[t], dtype=np.int32)
+            ps = np.arange(next_pair, next_pair + len(task_pairs), dtype=np.int32)
+            sample_variant.append(np.repeat(vs, len(ps)))  # variant-major: v0p0 v0p1 .. v1p0 v1p1 ..
+            sample_pair.append(np.tile(ps, len(vs)))
+            next_pair += len(task_pairs)
+        self.sample_variant = np.concatenate(sample_variant)
+        self.sample_pair = np.concatenate(sample_pair)
+
+    def __len__(self) -> int:
+        return len(self.sample_variant)
+
+    def index_bytes(self) -> int:
+        return self.sample_variant.nbytes + self.sample_pair.nbytes + self.pair_index.nbytes
+
+    def _sample(self, i: int):
+        """(variant, pair, augmented input, augmented output, offset) of sample i."""
+        v, p = int(self.sample_variant[i]), int(self.sample_pair[i])
+        k, lut = int(self.variants.dihedral[v]), self.variants.colour_perm[v]
+        inp, out = (dihedral(lut[g], k) for g in self.grids[p])
+        offset = (0, 0)
+        if self.translate:
+            offset = random_offset(np.random.default_rng([self.seed, i]), (inp.shape, out.shape), self.canvas)
+        return v, p, inp, out, offset
+
+    def __getitem__(self, i: int) -> dict[str, torch.Tensor]:
+        v, _, inp, out, offset = self._sample(i)
+        return {
+            "inputs": torch.from_numpy(encode_grid(inp, self.canvas, offset).astype(np.int64)),
+            "labels": torch.from_numpy(labels_from_tokens(encode_grid(out, self.canvas, offset))),
+            "puzzle_identifiers": torch.tensor(v + 1, dtype=torch.int64),
+            "sample_index": torch.tensor(i, dtype=torch.int64),
+        }
+
+    def describe(self, i: int) -> tuple[str, int, Augmentation, tuple[int, int]]:
+        v, p, _, _, offset = self._sample(int(i))
+        task = self.tasks[int(self.variants.task[v])]
+        return task.id, int(self.pair_index[p]), self.variants.augmentation(v), offset
+
+
+class ARCDataModule(L.LightningDataModule):
+    def __init__(
+        self,
+        source: str = "arc-agi-1",
+        num_aug: int = 500,
+        seed: int = 42,
+        canvas: int = 30,
+        task_ids=None,
+        max_tasks: int | None = None,
+        translate: bool = True,
+        val_num_aug: int = 0,
+        batch_size: int = 24,
+        eval_batch_size: int | None = None,
+        num_workers: int = 0,
+    ):
+        super().__init__()
+        if not 1 <= canvas <= 30:
+            raise UserError(f"data.canvas must be 1-30 (ARC grids are at most 30x30), got {canvas}")
+        for name, value, low in (("num_aug", num_aug, 0), ("val_num_aug", val_num_aug, 0), ("batch_size", batch_size, 1)):
+            if value < low:
+                raise UserError(f"data.{name} must be at least {low}, got {value}")
+        self.source, self.num_aug, self.seed, self.canvas = str(source), num_aug, seed, canvas
+        self.task_ids = None if task_ids is None else [str(t) for t in task_ids]  # Hydra passes a ListConfig
+        self.max_tasks, self.translate, self.val_num_aug = max_tasks, translate, val_num_aug
+        self.batch_size, self.num_workers = batch_size, num_workers
+        self.eval_batch_size = eval_batch_size or batch_size
+        self.vocab_size = VOCAB_SIZE
+        self.seq_len = canvas * canvas
+        self.train_dataset: ARCDataset | None = None
+        self.val_dataset: ARCDataset | None = None
+        self._resume = {"epoch": 0, "samples_done": 0}
+
+    def setup(self, stage: str | None = None) -> None:
+        if self.train_dataset is not None:  # idempotent: train.py calls it before building the model
+            return
+        training, evaluation = load_arc_tasks(self.source)
+        check_task_ids(self.task_ids, training, evaluation)
+        training = select_tasks(training, self.canvas, self.task_ids, self.max_tasks)
+        evaluation = select_tasks(evaluation, self.canvas, self.task_ids, self.max_tasks)
+        tasks, n_training = training + evaluation, len(training)
+        if not training:
+            raise UserError(
+                f"data: no ARC training task of {self.source} is left after filtering"
+                f" (canvas={self.canvas}, task_ids={self.task_ids}, max_tasks={self.max_tasks})"
+            )
+        variants = Variants.build(tasks, self.num_aug, self.seed)
+
+        def train_pairs(t: int, task: ARCTask):  # demonstrations, + test pairs of training tasks
+            pairs = task.train + (task.test if t < n_training else [])
+            return [(j, inp, out) for j, (inp, out) in enumerate(pairs)]
+
+        def val_pairs(task: ARCTask):  # test pairs with a known output (pair_index = index in task.test)
+            return [(j, inp, out) for j, (inp, out) in enumerate(task.test) if out is not None]
+
+        self.train_dataset = ARCDataset(
+            tasks, variants, [train_pairs(t, task) for t, task in enumerate(tasks)], variants.count,
+            self.canvas, self.translate, self.seed,
+        )
+        self.val_dataset = ARCDataset(  # a prefix of each task's training variants: same puzzle ids
+            tasks, variants, [val_pairs(task) if t >= n_training else [] for t, task in enumerate(tasks)],
+            np.minimum(variants.count, 1 + self.val_num_aug), self.canvas, False, self.seed,
+        )
+        self.num_puzzle_identifiers = 1 + len(variants.task)
+        log.info(
+            "ARC %s: %d training + %d evaluation tasks (canvas %d), %d puzzle variants, %d train / %d val samples",
+            self.source, n_training, len(evaluation), self.canvas, len(variants.task),
+            len(self.train_dataset), len(self.val_dataset),
+        )
+
+    @property
+    def test_dataset(self) -> ARCDataset | None:
+        return self.val_dataset  # for now; voting evaluation on the test stage comes later
+
+    def describe(self, split: str, sample_index: int) -> tuple[str, int, Augmentation, tuple[int, int]]:
+        """(task id, pair index, augmentation, offset) of a sample. The pair index counts the task's
+        demonstration pairs then its test pairs in "train", and indexes its test pairs in "val"/"test"."""
+        datasets = {"train": self.train_dataset, "val": self.val_dataset, "test": self.test_dataset}
+        if split not in datasets:
+            raise ValueError(f"split must be one of {sorted(datasets)}, got {split!r}")
+        return datasets[split].describe(sample_index)
+
+    def train_dataloader(self) -> DataLoader:
+        if len(self.train_dataset) < self.batch_size:
+            raise UserError(
+                f"ARC training set has {len(self.train_dataset)} samples, fewer than one batch of"
+                f" {self.batch_size} (lower data.batch_size or use more tasks/augmentations)"
+            )
+        sampler = ResumableRandomSampler(len(self.train_dataset), seed=self.seed)
+        if self._resume["samples_done"] > len(self.train_dataset):
+            raise CheckpointError(
+                f"checkpoint resumes after sample {self._resume['samples_done']} of an epoch of"
+                f" {len(self.train_dataset)}: the data settings changed since it was saved"
+            )
+        sampler.resume(**self._resume)
+        # Start at the epoch Lightning is about to run. Its own set_epoch() comes after it has created
+        # the iterator, and with num_workers > 0 the workers draw indices at once; on a resumed run
+        # (or when configure_optimizers asks for trainer.estimated_stepping_batches, which builds the
+        # loader before the loops are restored) they would otherwise get epoch 0's order.
+        fit_epoch = self.trainer.fit_loop.epoch_progress.current.processed if self.trainer else 0
+        sampler.set_epoch(max(self._resume["epoch"], fit_epoch))
+        # drop_last: the recurrent carry holds one row per batch slot, so every batch has the same size.
+        return self._loader(self.train_dataset, self.batch_size, sampler=sampler, drop_last=True)
+
+    def val_dataloader(self) -> DataLoader:
+        return self._loader(self.val_dataset, self.eval_batch_size)
+
+    def test_dataloader(self) -> DataLoader:
+        return self._loader(self.test_dataset, self.eval_batch_size)
+
+    def _loader(self, dataset, batch_size, sampler=None, drop_last=False) -> DataLoader:
+        return DataLoader(
+            dataset, batch_size=batch_size, sampler=sampler, shuffle=False, drop_last=drop_last,
+            num_workers=self.num_workers, persistent_workers=self.num_workers > 0,
+        )
+
+    # Exact resume. Lightning restores its batch counter from a checkpoint but not the DataLoader's
+    # position, so the checkpoint also records how far into its epoch the sampler was.
+    def state_dict(self) -> dict:
+        """{"epoch": the epoch to resume in, "samples_done": its samples already trained on}."""
+        trainer = self.trainer
+        if trainer is None:
+            return dict(self._resume)
+        # `processed` already counts the batch whose on_train_batch_end saves the checkpoint and is
+        # exact at on_validation_end too; the DataLoader's own position would be ahead (workers prefetch).
+        processed = trainer.fit_loop.epoch_loop.batch_progress.current.processed
+        if processed >= trainer.num_training_batches:
+            # The epoch is over (checkpoint at its last batch, at epoch end, or after fit): resume at
+            # the start of the next one. `started` counts it whether or not current_epoch has moved on.
+            return {"epoch": trainer.fit_loop.epoch_progress.current.started, "samples_done": 0}
+        return {"epoch": trainer.current_epoch, "samples_done": processed * self.batch_size}
+
+    def load_state_dict(self, state_dict: dict) -> None:
+        # Lightning calls this before it builds the train dataloader, whose sampler then skips ahead.
+        self._resume = {"epoch": int(state_dict["epoch"]), "samples_done": int(state_dict["samples_done"])}

@@ -1,0 +1,133 @@
+"""ARC augmentations: the 8 dihedral transforms, colour permutations that keep black, translation.
+
+An ARC rule survives rotating/reflecting every grid of a task the same way and renaming its colours
+consistently, so each (task, augmentation) pair is a new puzzle with its own puzzle id. Black (0) is
+the background in most tasks, so it never moves.
+"""
+
+import hashlib
+from dataclasses import dataclass
+
+import numpy as np
+
+from hrm.data.grids import NUM_COLORS
+
+
+def dihedral(grid: np.ndarray, k: int) -> np.ndarray:
+    """The k-th of the 8 symmetries of the square: 0 identity, 1-3 rotations by 90/180/270 degrees
+    (counter-clockwise), 4 transpose, 5 left-right flip, 6 up-down flip, 7 anti-transpose."""
+    if k == 0:
+        return grid
+    if 1 <= k <= 3:
+        return np.rot90(grid, k)
+    if k == 4:
+        return grid.T
+    if k == 5:
+        return np.fliplr(grid)
+    if k == 6:
+        return np.flipud(grid)
+    if k == 7:
+        return grid.T[::-1, ::-1]
+    raise ValueError(f"dihedral index must be 0-7, got {k}")
+
+
+# Rotations by 90 and 270 undo each other; every reflection is its own inverse.
+_DIHEDRAL_INVERSE = (0, 3, 2, 1, 4, 5, 6, 7)
+
+
+def inverse_dihedral(grid: np.ndarray, k: int) -> np.ndarray:
+    return dihedral(grid, _DIHEDRAL_INVERSE[k])
+
+
+@dataclass(frozen=True)
+class Augmentation:
+    """A dihedral transform and a colour renaming: colour c becomes colour_perm[c]."""
+
+    dihedral: int
+    colour_perm: tuple[int, ...]
+
+    def __post_init__(self):
+        if not 0 <= self.dihedral < 8:
+            raise ValueError(f"dihedral index must be 0-7, got {self.dihedral}")
+        if sorted(self.colour_perm) != list(range(NUM_COLORS)) or self.colour_perm[0] != 0:
+            raise ValueError(f"colour_perm must permute 0-9 and keep 0 fixed, got {self.colour_perm}")
+
+    @property
+    def is_identity(self) -> bool:
+        return self == IDENTITY
+
+    def apply(self, grid: np.ndarray) -> np.ndarray:
+        lut = np.asarray(self.colour_perm, dtype=np.uint8)
+        return np.ascontiguousarray(dihedral(lut[grid], self.dihedral))
+
+    def invert(self, grid: np.ndarray) -> np.ndarray:
+        inverse_lut = np.argsort(self.colour_perm).astype(np.uint8)
+        return np.ascontiguousarray(inverse_lut[inverse_dihedral(grid, self.dihedral)])
+
+
+IDENTITY = Augmentation(0, tuple(range(NUM_COLORS)))
+
+
+def stable_hash(text: str) -> int:
+    """A 64-bit hash of `text` that, unlike hash(), is the same in every process and run."""
+    return int.from_bytes(hashlib.blake2b(text.encode(), digest_size=8).digest(), "little")
+
+
+_CHUNK = 64  # candidates drawn per rng call; fixed so a smaller num_aug gives a prefix of a larger one
+
+
+def augmentation_table(task, num_aug: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """The identity and up to `num_aug` distinct random augmentations of `task` as arrays:
+    (dihedral uint8 [n], colour_perm uint8 [n, 10]), deterministic in (seed, task.id).
+
+    Two augmentations are the same when they produce identical grids for every pair of the task (a
+    symmetric task or one with few colours has few distinct variants), so candidates are de-duplicated
+    on a digest of the augmented task and attempts are capped at 10 * num_aug.
+    """
+    grids = [g for pair in (*task.train, *task.test) for g in pair if g is not None]
+    # The 8 transformed versions of the whole task, each flattened into one buffer: a candidate is
+    # then one table lookup over that buffer plus one digest, whatever the number of grids.
+    flat = [np.concatenate([dihedral(g, k).ravel() for g in grids]) for k in range(8)]
+    shapes = [np.array([dihedral(g, k).shape for g in grids], dtype=np.int32).tobytes() for k in range(8)]
+
+    def key(k: int, lut: np.ndarray) -> bytes:
+        return shapes[k] + hashlib.blake2b(lut[flat[k]].tobytes(), digest_size=16).digest()
+
+    identity_lut = np.arange(NUM_COLORS, dtype=np.uint8)
+    seen = {key(0, identity_lut)}
+    dihedrals, perms = [0], [identity_lut]
+    rng = np.random.default_rng([seed, stable_hash(task.id)])
+    attempts = 0
+    while len(perms) <= num_aug and attempts < 10 * num_aug:
+        ks = rng.integers(0, 8, size=_CHUNK)
+        luts = np.zeros((_CHUNK, NUM_COLORS), dtype=np.uint8)  # column 0 stays 0: black is fixed
+        luts[:, 1:] = np.argsort(rng.random((_CHUNK, NUM_COLORS - 1)), axis=1) + 1
+        for k, lut in zip(ks.tolist(), luts):
+            if len(perms) > num_aug or attempts >= 10 * num_aug:
+                break
+            attempts += 1
+            digest = key(k, lut)
+            if digest not in seen:
+                seen.add(digest)
+                dihedrals.append(k)
+                perms.append(lut)
+    return np.array(dihedrals, dtype=np.uint8), np.stack(perms)
+
+
+def task_augmentations(task, num_aug: int, seed: int) -> list[Augmentation]:
+    """`augmentation_table` as Augmentation objects: identity first, then the distinct random ones."""
+    dihedrals, perms = augmentation_table(task, num_aug, seed)
+    return [Augmentation(int(k), tuple(p.tolist())) for k, p in zip(dihedrals, perms)]
+
+
+def random_offset(rng: np.random.Generator, shapes, canvas: int) -> tuple[int, int]:
+    """A translation (r, c) at which every grid of `shapes` fits the canvas with its EOS row and
+    column still inside (a grid as tall or wide as the canvas leaves no room and gets 0)."""
+    max_h = max(h for h, _ in shapes)
+    max_w = max(w for _, w in shapes)
+    if max_h > canvas or max_w > canvas:
+        raise ValueError(f"a {max_h}x{max_w} grid does not fit a {canvas}x{canvas} canvas")
+    # The -1 keeps one row/column free for the EOS mark; at the edge there is no room to spare anyway.
+    slack_r = max(canvas - max_h - 1, 0)
+    slack_c = max(canvas - max_w - 1, 0)
+    return int(rng.integers(0, slack_r + 1)), int(rng.integers(0, slack_c + 1))

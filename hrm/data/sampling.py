@@ -1,0 +1,57 @@
+"""A random sampler that can resume in the middle of an epoch.
+
+Lightning restores its own batch counter from a checkpoint but not the position inside a plain
+DataLoader: without help, a run resumed mid-epoch would replay the epoch's first batches and never see
+its last ones. This sampler draws each epoch's order from (seed, epoch) alone, so after `resume(epoch,
+samples_done)` it can skip exactly the samples the interrupted run already trained on.
+"""
+
+import numpy as np
+import torch
+from torch.utils.data import Sampler
+
+
+class ResumableRandomSampler(Sampler[int]):
+    def __init__(self, num_samples: int, seed: int, shuffle: bool = True):
+        self.num_samples = num_samples
+        self.seed = seed
+        self.shuffle = shuffle
+        self.epoch = 0
+        self._resume_epoch = -1
+        self._resume_skip = 0
+
+    def set_epoch(self, epoch: int) -> None:
+        """Called by Lightning before each epoch (the permutation changes per epoch)."""
+        self.epoch = epoch
+
+    def resume(self, epoch: int, samples_done: int) -> None:
+        """When iterating epoch `epoch` (only that one), skip its first `samples_done` indices."""
+        if not 0 <= samples_done <= self.num_samples:
+            raise ValueError(f"samples_done={samples_done} is outside 0..{self.num_samples}")
+        self._resume_epoch, self._resume_skip = epoch, samples_done
+
+    def __len__(self) -> int:
+        # Deliberately the full epoch, even while resuming: Lightning restores its batch counter to the
+        # batches already done and ends the epoch when that counter reaches len(dataloader), so the
+        # length must stay the full epoch's while we yield only the remaining batches.
+        return self.num_samples
+
+    def __iter__(self):
+        # A generator: the order is computed at the first next(), after Lightning's set_epoch() (it
+        # creates the iterator of the first epoch before calling set_epoch).
+        epoch = self.epoch
+        if self.shuffle:
+            generator = torch.Generator()
+            generator.manual_seed(epoch_seed(self.seed, epoch))
+            order = torch.randperm(self.num_samples, generator=generator)
+        else:
+            order = torch.arange(self.num_samples)
+        start = self._resume_skip if epoch == self._resume_epoch else 0
+        # In chunks: .tolist() of millions of indices at once would hold ~50 bytes per index.
+        for chunk in order[start:].split(1 << 16):
+            yield from chunk.tolist()
+
+
+def epoch_seed(seed: int, epoch: int) -> int:
+    """A 63-bit seed mixing (seed, epoch) so that no two pairs collide in practice (seed + epoch would)."""
+    return int(np.random.SeedSequence([seed, epoch]).generate_state(1, np.uint64)[0] >> 1)

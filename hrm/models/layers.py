@@ -1,0 +1,122 @@
+"""Transformer building blocks shared by the recursive models (HRM, TRM, plain transformer).
+
+Pure PyTorch, no flash-attn: attention goes through `F.scaled_dot_product_attention`, which picks the
+best kernel for the device (CPU included). Faithful to the HRM paper's choices: bias-free linears,
+RoPE, SwiGLU, and post-norm RMSNorm without a learnable scale.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+def trunc_normal_(tensor: torch.Tensor, std: float) -> torch.Tensor:
+    """Truncated normal at +-2 std: LeCun-style init without the rare huge outliers."""
+    if std == 0:
+        return tensor.zero_()
+    return nn.init.trunc_normal_(tensor, mean=0.0, std=std, a=-2 * std, b=2 * std)
+
+
+def rms_norm(x: torch.Tensor, eps: float = 1e-5) -> torch.Tensor:
+    # Computed in float32 even under bf16 autocast: the mean of squares loses too much in bf16.
+    dtype = x.dtype
+    x = x.float()
+    x = x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + eps)
+    return x.to(dtype)
+
+
+class Linear(nn.Linear):
+    """Bias-free linear layer initialised with std 1/sqrt(fan_in) (truncated normal)."""
+
+    def __init__(self, in_features: int, out_features: int, bias: bool = False):
+        super().__init__(in_features, out_features, bias=bias)
+
+    def reset_parameters(self) -> None:
+        trunc_normal_(self.weight, std=1.0 / math.sqrt(self.in_features))
+        if self.bias is not None:
+            nn.init.zeros_(self.bias)
+
+
+class RotaryEmbedding(nn.Module):
+    """Precomputed RoPE tables for a fixed maximum length (the whole sequence, prefix included)."""
+
+    def __init__(self, head_dim: int, max_positions: int, base: float = 10000.0):
+        super().__init__()
+        inv_freq = 1.0 / (base ** (torch.arange(0, head_dim, 2, dtype=torch.float32) / head_dim))
+        angles = torch.outer(torch.arange(max_positions, dtype=torch.float32), inv_freq)
+        angles = torch.cat((angles, angles), dim=-1)
+        # Not persistent: they are a pure function of the config, so checkpoints stay small.
+        self.register_buffer("cos", angles.cos(), persistent=False)
+        self.register_buffer("sin", angles.sin(), persistent=False)
+
+    def forward(self, seq_len: int) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.cos[:seq_len], self.sin[:seq_len]
+
+
+def _rotate_half(x: torch.Tensor) -> torch.Tensor:
+    x1, x2 = x.chunk(2, dim=-1)
+    return torch.cat((-x2, x1), dim=-1)
+
+
+def apply_rotary(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
+    """x: [batch, heads, seq, head_dim]; cos/sin: [seq, head_dim]."""
+    return (x * cos.to(x.dtype)) + (_rotate_half(x) * sin.to(x.dtype))
+
+
+class Attention(nn.Module):
+    """Non-causal multi-head self-attention: every cell of a puzzle may look at every other."""
+
+    def __init__(self, hidden_size: int, num_heads: int):
+        super().__init__()
+        if hidden_size % num_heads:
+            raise ValueError(f"hidden_size {hidden_size} is not divisible by num_heads {num_heads}")
+        self.num_heads = num_heads
+        self.head_dim = hidden_size // num_heads
+        self.qkv_proj = Linear(hidden_size, 3 * hidden_size)
+        self.o_proj = Linear(hidden_size, hidden_size)
+
+    def forward(self, x: torch.Tensor, rope: tuple[torch.Tensor, torch.Tensor] | None) -> torch.Tensor:
+        batch, seq, _ = x.shape
+        qkv = self.qkv_proj(x).view(batch, seq, 3, self.num_heads, self.head_dim)
+        q, k, v = qkv.permute(2, 0, 3, 1, 4).unbind(0)  # each [batch, heads, seq, head_dim]
+        if rope is not None:
+            q, k = apply_rotary(q, *rope), apply_rotary(k, *rope)
+        out = F.scaled_dot_product_attention(q, k, v, is_causal=False)
+        return self.o_proj(out.transpose(1, 2).reshape(batch, seq, -1))
+
+
+def swiglu_width(hidden_size: int, expansion: float) -> int:
+    """2/3 of expansion*d (so SwiGLU's three matrices cost what a 2-matrix MLP would), up to a multiple of 256."""
+    width = round(expansion * hidden_size * 2 / 3)
+    return 256 * math.ceil(width / 256)
+
+
+class SwiGLU(nn.Module):
+    def __init__(self, hidden_size: int, expansion: float):
+        super().__init__()
+        width = swiglu_width(hidden_size, expansion)
+        self.gate_up_proj = Linear(hidden_size, 2 * width)
+        self.down_proj = Linear(width, hidden_size)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        gate, up = self.gate_up_proj(x).chunk(2, dim=-1)
+        return self.down_proj(F.silu(gate) * up)
+
+
+class TransformerBlock(nn.Module):
+    """Post-norm block, as in HRM: the residual stream is re-normalised after every sub-layer, which keeps
+    a state that is fed back through the same weights many times from drifting in scale."""
+
+    def __init__(self, hidden_size: int, num_heads: int, expansion: float, norm_eps: float = 1e-5):
+        super().__init__()
+        self.attn = Attention(hidden_size, num_heads)
+        self.mlp = SwiGLU(hidden_size, expansion)
+        self.norm_eps = norm_eps
+
+    def forward(self, x: torch.Tensor, rope: tuple[torch.Tensor, torch.Tensor] | None) -> torch.Tensor:
+        x = rms_norm(x + self.attn(x, rope), self.norm_eps)
+        return rms_norm(x + self.mlp(x), self.norm_eps)

@@ -1,0 +1,160 @@
+"""Adaptive computation time (ACT) with Q-learning halting, and deep supervision's carry.
+
+Model-agnostic: any net with `initial_carry(batch_size, device)`, `reset_carry(mask, carry)` and
+`forward(carry, batch) -> (carry, logits, q_logits)` can be driven here (HRM, TRM, a plain transformer).
+
+Training runs one segment per optimizer step. The `ACTCarry` persists across steps: a row keeps its
+puzzle until it halts, then takes the puzzle at its position in the next batch and starts afresh.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+
+from hrm.modules.losses import IGNORE_LABEL
+
+
+@dataclass
+class ACTConfig:
+    halt_max_steps: int = 16  # segments at most per puzzle
+    halt_exploration_prob: float = 0.1  # chance a row must run a random minimum number of segments
+    no_continue: bool = False  # TRM's variant: halt head only, no continue target, no extra forward
+    eval_halting: bool = False  # at evaluation, stop each row when its Q head says halt
+
+
+@dataclass
+class ACTCarry:
+    inner: Any  # the model's own recurrent state (e.g. HRMCarry)
+    steps: torch.Tensor  # [B] int32, segments run on the current puzzle
+    halted: torch.Tensor  # [B] bool, the row finished at the last segment and will be replaced
+    data: dict[str, torch.Tensor]  # the puzzle each row is working on
+
+
+@dataclass
+class SegmentOutput:
+    logits: torch.Tensor  # [B, seq, vocab]
+    q_halt: torch.Tensor  # [B]
+    q_continue: torch.Tensor  # [B]
+    target_q_continue: torch.Tensor | None  # [B], bootstrapped from the next segment (training only)
+
+
+def initial_act_carry(net, batch: dict[str, torch.Tensor]) -> ACTCarry:
+    """All rows start 'halted', so the first segment loads every row from the batch."""
+    inputs = batch["inputs"]
+    size = inputs.shape[0]
+    return ACTCarry(
+        inner=net.initial_carry(size, inputs.device),
+        steps=torch.zeros(size, dtype=torch.int32, device=inputs.device),
+        halted=torch.ones(size, dtype=torch.bool, device=inputs.device),
+        data={key: torch.zeros_like(value) for key, value in batch.items()},
+    )
+
+
+def _rows(mask: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
+    return mask.view((-1,) + (1,) * (like.ndim - 1))
+
+
+def act_segment(
+    net,
+    carry: ACTCarry,
+    batch: dict[str, torch.Tensor],
+    config: ACTConfig,
+    training: bool,
+    generator: torch.Generator | None = None,
+) -> tuple[ACTCarry, SegmentOutput]:
+    """Run one segment; rows that halted last time first take their new puzzle from `batch`."""
+    inner = net.reset_carry(carry.halted, carry.inner)
+    steps = torch.where(carry.halted, 0, carry.steps)
+    data = {key: torch.where(_rows(carry.halted, value), batch[key], value) for key, value in carry.data.items()}
+
+    inner, logits, q_logits = net(inner, data)
+    q_halt, q_continue = q_logits.unbind(-1)
+    target_q_continue = None
+
+    with torch.no_grad():
+        steps = steps + 1
+        is_last = steps >= config.halt_max_steps
+        halted = is_last
+        if config.halt_max_steps > 1 and (training or config.eval_halting):
+            halt_threshold = torch.zeros_like(q_halt) if config.no_continue else q_continue
+            halted = halted | (q_halt > halt_threshold)
+        if training and config.halt_max_steps > 1:
+            # Exploration: some rows are made to run at least k segments, k uniform in 2..max.
+            size = steps.shape[0]
+            explore = torch.rand(size, generator=generator) < config.halt_exploration_prob
+            min_steps = explore * torch.randint(2, config.halt_max_steps + 1, (size,), generator=generator)
+            halted = halted & (steps >= min_steps.to(steps.device))
+            if not config.no_continue:
+                # Q-learning target for "continue": the value of the best action one segment later.
+                _, _, next_q = net(inner, data)
+                next_halt, next_continue = next_q.unbind(-1)
+                target_q_continue = torch.sigmoid(
+                    torch.where(is_last, next_halt, torch.maximum(next_halt, next_continue))
+                )
+
+    new_carry = ACTCarry(inner=inner, steps=steps, halted=halted, data=data)
+    return new_carry, SegmentOutput(logits, q_halt, q_continue, target_q_continue)
+
+
+@dataclass
+class SegmentLoss:
+    total: torch.Tensor  # scalar to backpropagate
+    lm_loss: torch.Tensor  # scalars, means over the batch
+    q_halt_loss: torch.Tensor
+    q_continue_loss: torch.Tensor
+    # Per-row figures; `valid` selects rows that halted on this segment and have labels.
+    valid: torch.Tensor
+    token_accuracy: torch.Tensor
+    exact: torch.Tensor
+    q_halt_correct: torch.Tensor
+    steps: torch.Tensor
+    q_halt: torch.Tensor  # [B] halting logits (their sigmoid is the model's confidence)
+    predictions: torch.Tensor  # [B, seq] argmax tokens
+
+    PER_ROW = ("token_accuracy", "exact", "q_halt_correct", "steps", "q_halt", "predictions")
+
+    def merge_rows(self, newer: "SegmentLoss", rows: torch.Tensor) -> "SegmentLoss":
+        """Per-row fields from `newer` where `rows` is True, else from self; batch means from `newer`."""
+        merged = {}
+        for name in self.PER_ROW:
+            new = getattr(newer, name)
+            merged[name] = torch.where(_rows(rows, new), new, getattr(self, name))
+        return replace(newer, **merged)
+
+
+def segment_loss(carry: ACTCarry, out: SegmentOutput, token_loss) -> SegmentLoss:
+    """HRM's loss: lm_loss + 0.5 * (q_halt_loss + q_continue_loss), each a mean over sequences."""
+    labels = carry.data["labels"]
+    mask = labels != IGNORE_LABEL
+    counts = mask.sum(-1)
+    divisor = counts.clamp_min(1)
+
+    with torch.no_grad():
+        predictions = out.logits.argmax(-1)
+        correct = mask & (predictions == labels)
+        exact = correct.sum(-1) == counts
+
+    lm_loss = (token_loss(out.logits, labels).sum(-1) / divisor).mean()
+    q_halt_loss = F.binary_cross_entropy_with_logits(out.q_halt, exact.float())
+    if out.target_q_continue is not None:
+        q_continue_loss = F.binary_cross_entropy_with_logits(out.q_continue, out.target_q_continue)
+    else:
+        q_continue_loss = torch.zeros_like(q_halt_loss)
+
+    return SegmentLoss(
+        total=lm_loss + 0.5 * (q_halt_loss + q_continue_loss),
+        lm_loss=lm_loss.detach(),
+        q_halt_loss=q_halt_loss.detach(),
+        q_continue_loss=q_continue_loss.detach(),
+        valid=carry.halted & (counts > 0),
+        token_accuracy=correct.sum(-1) / divisor,
+        exact=exact,
+        q_halt_correct=(out.q_halt >= 0) == exact,
+        steps=carry.steps,
+        q_halt=out.q_halt.detach(),
+        predictions=predictions,
+    )

@@ -1,0 +1,208 @@
+"""ReasoningModule: trains a recurrent reasoning net (HRM; later TRM, a plain transformer) on token grids.
+
+Owns everything about training that is not the network: deep supervision (one segment per optimizer
+step with the ACT carry kept across steps), the loss, torchmetrics, the optimizers, and the extra
+state a checkpoint needs for an exact resume (the carry and the exploration RNG).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+import hydra
+import lightning as L
+import torch
+from omegaconf import DictConfig, OmegaConf
+from torchmetrics import MeanMetric
+
+from hrm.errors import VocabularyMismatchError
+from hrm.modules.act import ACTCarry, ACTConfig, SegmentLoss, act_segment, initial_act_carry, segment_loss
+from hrm.modules.losses import IGNORE_LABEL, token_loss_fn
+from hrm.optim import OptimizerGroup, SparseSignSGD, warmup_then_constant
+
+LOSS_KEYS = ("loss", "lm_loss", "q_halt_loss", "q_continue_loss")
+ROW_METRICS = ("accuracy", "exact_accuracy", "q_halt_accuracy", "steps")
+STAGES = ("train", "val", "test")
+
+
+def _plain(config: Any) -> Any:
+    """Hydra hands us DictConfigs; checkpoints must hold plain containers (loaded with weights_only=True)."""
+    return OmegaConf.to_container(config, resolve=True) if isinstance(config, DictConfig) else config
+
+
+class ReasoningModule(L.LightningModule):
+    def __init__(
+        self,
+        net: dict,
+        act: dict | None = None,
+        loss: str = "stablemax",
+        optimizer: dict | None = None,
+        tokenizer: str | None = None,
+    ):
+        """
+        net: the network's config with its `_target_` (built here, so a checkpoint can rebuild it).
+        act: fields of `ACTConfig`. loss: "stablemax" or "softmax".
+        optimizer: lr, betas, weight_decay, warmup_steps for AdamW; puzzle_emb_lr and
+            puzzle_emb_weight_decay for the puzzle embeddings' sign-SGD.
+        tokenizer: the text tokenizer this model's vocabulary comes from (None: the data's own vocabulary).
+        """
+        super().__init__()
+        net, act, optimizer = _plain(net), _plain(act) or {}, _plain(optimizer) or {}
+        self.save_hyperparameters(
+            {"net": net, "act": act, "loss": loss, "optimizer": optimizer, "tokenizer": tokenizer}
+        )
+        self.net = hydra.utils.instantiate(net, _convert_="all")
+        self.act_config = ACTConfig(**act)
+        self.token_loss = token_loss_fn(loss)
+        self.optimizer_config = optimizer
+
+        self.metrics = torch.nn.ModuleDict(
+            {f"{stage}_": torch.nn.ModuleDict({key: MeanMetric() for key in ROW_METRICS}) for stage in STAGES}
+        )
+        self._carry: ACTCarry | None = None  # deep supervision's state across training steps
+        # Exploration draws come from our own generator so that its state can be checkpointed.
+        self._generator = torch.Generator().manual_seed(int(torch.randint(0, 2**62, ())))
+
+    # --- helpers -----------------------------------------------------------------------------------
+    @property
+    def vocab_size(self) -> int:
+        return self.net.config.vocab_size
+
+    def check_token_range(self, batch: dict[str, torch.Tensor]) -> None:
+        """Catch ids past the embedding table before torch's bare 'index out of range in self'."""
+        top = int(batch["inputs"].max())
+        if top >= self.vocab_size:
+            raise VocabularyMismatchError(
+                f"token id {top} in the batch does not fit the model's vocabulary of {self.vocab_size} tokens "
+                f"(the data needs at least {top + 1}); build the model from the data's tokenizer"
+            )
+
+    def _log_rows(self, stage: str, result, on_step: bool) -> None:
+        valid = result.valid
+        if not valid.any():
+            return
+        rows = {
+            "accuracy": result.token_accuracy[valid],
+            "exact_accuracy": result.exact[valid].float(),
+            "q_halt_accuracy": result.q_halt_correct[valid].float(),
+            "steps": result.steps[valid].float(),
+        }
+        for key, values in rows.items():
+            metric = self.metrics[f"{stage}_"][key]  # ModuleDict keys may not shadow nn.Module.train
+            metric(values)  # forward: accumulates, and caches this batch's value for on_step logging
+            # Training logs each step's value (an epoch of ARC is ~80k steps); evaluation logs epoch means.
+            self.log(f"{stage}/{key}", metric, on_step=on_step, on_epoch=not on_step,
+                     prog_bar=key == "exact_accuracy")
+
+    def _log_losses(self, stage: str, result, on_step: bool, batch_size: int) -> None:
+        values = (result.total.detach(), result.lm_loss, result.q_halt_loss, result.q_continue_loss)
+        for key, value in zip(LOSS_KEYS, values):
+            self.log(
+                f"{stage}/{key}", value, on_step=on_step, on_epoch=not on_step, batch_size=batch_size,
+                prog_bar=key == "loss",
+            )
+
+    # --- training: one segment per step ------------------------------------------------------------
+    def training_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> torch.Tensor:
+        self.check_token_range(batch)
+        if self._carry is None or self._carry.steps.shape[0] != batch["inputs"].shape[0]:
+            self._carry = initial_act_carry(self.net, batch)
+        carry, out = act_segment(self.net, self._carry, batch, self.act_config, True, self._generator)
+        result = segment_loss(carry, out, self.token_loss)
+        self._carry = carry
+        self._log_losses("train", result, on_step=True, batch_size=batch["inputs"].shape[0])
+        self._log_rows("train", result, on_step=True)
+        return result.total
+
+    # --- evaluation: every row runs to halting -----------------------------------------------------
+    def run_to_halt(self, batch: dict[str, torch.Tensor]) -> SegmentLoss:
+        """Evaluate `batch` from a fresh carry. Each row's figures are those of the segment where it first
+        halted: after all halt_max_steps segments, or earlier where `act.eval_halting` lets its Q head decide."""
+        carry = initial_act_carry(self.net, batch)
+        done = torch.zeros_like(carry.halted)
+        kept: SegmentLoss | None = None
+        for _ in range(self.act_config.halt_max_steps):
+            carry, out = act_segment(self.net, carry, batch, self.act_config, training=False)
+            result = segment_loss(carry, out, self.token_loss)
+            newly = carry.halted & ~done
+            kept = result if kept is None else kept.merge_rows(result, newly)
+            done |= carry.halted
+            if bool(done.all()):
+                break
+        kept.valid = done & (batch["labels"] != IGNORE_LABEL).any(-1)
+        return kept
+
+    def _eval_step(self, stage: str, batch: dict[str, torch.Tensor]) -> None:
+        self.check_token_range(batch)
+        result = self.run_to_halt(batch)
+        self._log_losses(stage, result, on_step=False, batch_size=batch["inputs"].shape[0])
+        self._log_rows(stage, result, on_step=False)
+
+    def validation_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> None:
+        self._eval_step("val", batch)
+
+    def test_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> None:
+        self._eval_step("test", batch)
+
+    # --- optimizers --------------------------------------------------------------------------------
+    def configure_optimizers(self):
+        cfg = {"lr": 1e-4, "betas": (0.9, 0.95), "weight_decay": 0.1, "warmup_steps": 0,
+               "puzzle_emb_lr": 1e-2, "puzzle_emb_weight_decay": 0.1, **self.optimizer_config}
+        puzzle_emb = getattr(self.net, "puzzle_emb", None)
+        sparse = list(puzzle_emb.parameters()) if puzzle_emb is not None else []
+        sparse_ids = {id(p) for p in sparse}
+        dense = [p for p in self.parameters() if p.requires_grad and id(p) not in sparse_ids]
+
+        optimizers = [torch.optim.AdamW(dense, lr=cfg["lr"], betas=tuple(cfg["betas"]),
+                                        weight_decay=cfg["weight_decay"])]
+        if sparse:
+            optimizers.append(SparseSignSGD(sparse, lr=cfg["puzzle_emb_lr"],
+                                            weight_decay=cfg["puzzle_emb_weight_decay"]))
+        optimizer = OptimizerGroup(optimizers)
+        scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, warmup_then_constant(cfg["warmup_steps"]))
+        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
+
+    # --- checkpoint: the carry and RNG, so a resumed run continues exactly -------------------------
+    def on_save_checkpoint(self, checkpoint: dict) -> None:
+        state: dict[str, Any] = {"generator": self._generator.get_state()}
+        if self._carry is not None:
+            inner = self._carry.inner
+            state["carry"] = {
+                "inner": {f.name: getattr(inner, f.name) for f in dataclasses.fields(inner)},
+                "steps": self._carry.steps,
+                "halted": self._carry.halted,
+                "data": dict(self._carry.data),
+            }
+        checkpoint["reasoning_state"] = state
+
+    def on_load_checkpoint(self, checkpoint: dict) -> None:
+        state = checkpoint.get("reasoning_state", {})
+        if "generator" in state:
+            self._generator.set_state(state["generator"])
+        saved = state.get("carry")
+        if saved is not None:
+            size = saved["steps"].shape[0]
+            template = self.net.initial_carry(size, "cpu")
+            self._carry = ACTCarry(
+                inner=dataclasses.replace(template, **saved["inner"]),
+                steps=saved["steps"],
+                halted=saved["halted"],
+                data=dict(saved["data"]),
+            )
+
+    def on_train_start(self) -> None:
+        # A carry restored from a checkpoint was loaded on the CPU; follow the model to its device.
+        if self._carry is not None:
+            self._carry = _carry_to(self._carry, self.device)
+
+
+def _carry_to(carry: ACTCarry, device: torch.device) -> ACTCarry:
+    inner = carry.inner
+    moved = {f.name: getattr(inner, f.name).to(device) for f in dataclasses.fields(inner)}
+    return ACTCarry(
+        inner=dataclasses.replace(inner, **moved),
+        steps=carry.steps.to(device),
+        halted=carry.halted.to(device),
+        data={k: v.to(device) for k, v in carry.data.items()},
+    )

@@ -1,0 +1,87 @@
+"""Optimizers: sign-SGD for the sparse puzzle-embedding table, and a group that steps several as one.
+
+Lightning's automatic optimization (needed for `accumulate_grad_batches` and precision plugins) takes
+a single optimizer, while HRM trains its puzzle embeddings with their own optimizer and learning rate.
+`OptimizerGroup` presents both as one `torch.optim.Optimizer`: its `param_groups` are the inner
+optimizers' own group dicts, so a learning-rate scheduler drives both.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch.optim import Optimizer
+
+
+class SparseSignSGD(Optimizer):
+    """w <- w * (1 - lr * wd) - lr * sign(grad), applied only to rows present in a sparse gradient.
+
+    Rows of puzzles absent from the batch are untouched (no weight decay either), as in HRM.
+    """
+
+    def __init__(self, params, lr: float = 1e-2, weight_decay: float = 0.1):
+        super().__init__(params, dict(lr=lr, weight_decay=weight_decay))
+
+    @torch.no_grad()
+    def step(self, closure=None):
+        loss = None
+        if closure is not None:
+            with torch.enable_grad():
+                loss = closure()
+        for group in self.param_groups:
+            lr, decay = group["lr"], group["weight_decay"]
+            for param in group["params"]:
+                if param.grad is None:
+                    continue
+                grad = param.grad
+                if grad.is_sparse:
+                    grad = grad.coalesce()  # sums the gradients of a puzzle that appears twice in a batch
+                    rows, values = grad.indices()[0], grad.values()
+                    updated = param[rows] * (1 - lr * decay) - lr * torch.sign(values)
+                    param.index_copy_(0, rows, updated.to(param.dtype))
+                else:
+                    param.mul_(1 - lr * decay).add_(torch.sign(grad), alpha=-lr)
+        return loss
+
+
+class OptimizerGroup(Optimizer):
+    """Several optimizers stepped as one (see module docstring)."""
+
+    def __init__(self, optimizers: list[Optimizer]):
+        self.optimizers = list(optimizers)
+        params = [p for opt in self.optimizers for group in opt.param_groups for p in group["params"]]
+        super().__init__(params, {})
+        # Share the inner group dicts: changing a group's lr here changes the inner optimizer's.
+        self.param_groups = [group for opt in self.optimizers for group in opt.param_groups]
+
+    def step(self, closure=None):
+        loss = None
+        if closure is not None:
+            with torch.enable_grad():
+                loss = closure()
+        for opt in self.optimizers:
+            opt.step()
+        return loss
+
+    def zero_grad(self, set_to_none: bool = True) -> None:
+        for opt in self.optimizers:
+            opt.zero_grad(set_to_none=set_to_none)
+
+    def state_dict(self) -> dict:
+        return {"optimizers": [opt.state_dict() for opt in self.optimizers]}
+
+    def load_state_dict(self, state_dict: dict) -> None:
+        saved = state_dict["optimizers"]
+        if len(saved) != len(self.optimizers):
+            raise ValueError(f"checkpoint holds {len(saved)} optimizers, this model uses {len(self.optimizers)}")
+        for opt, opt_state in zip(self.optimizers, saved):
+            opt.load_state_dict(opt_state)
+        self.param_groups = [group for opt in self.optimizers for group in opt.param_groups]
+
+
+def warmup_then_constant(warmup_steps: int):
+    """LR multiplier: linear warm-up from 0 over `warmup_steps` optimizer steps, then constant (HRM's recipe)."""
+
+    def multiplier(step: int) -> float:
+        return min(1.0, (step + 1) / warmup_steps) if warmup_steps > 0 else 1.0
+
+    return multiplier

@@ -1,0 +1,167 @@
+"""What `train.py` does, step by step: data -> model (sized by the data) -> trainer -> fit -> metrics.json.
+
+Kept out of train.py so tests and other entry points can run a composed config directly.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import uuid
+from pathlib import Path
+from typing import Any
+
+import hydra
+import lightning as L
+import torch
+from lightning.pytorch.callbacks import LearningRateMonitor
+from omegaconf import DictConfig, OmegaConf, open_dict
+
+from hrm.data.tokenizers import tokenizer_vocab_size
+from hrm.errors import UserError, VocabularyMismatchError
+from hrm.utils import resolvers  # noqa: F401  (registers ${cpu_precision:})
+from hrm.utils.checkpoints import check_compatible, read_checkpoint, resume_checkpoint
+from hrm.utils.io import atomic_write_json
+
+RUN_INFO = "run_info.json"  # beside the checkpoints: what a resumed run must find again (wandb run id)
+
+
+def bind_model_to_data(model_cfg: DictConfig, datamodule: Any) -> None:
+    """Fill the net's data-derived sizes in from the DataModule (or the model's tokenizer): the vocabulary
+    size is never typed twice, so token ids cannot overflow the embedding table."""
+    tokenizer = model_cfg.get("tokenizer")
+    vocab_size = tokenizer_vocab_size(tokenizer) if tokenizer else datamodule.vocab_size
+    source = f"tokenizer {tokenizer!r}" if tokenizer else f"the data ({type(datamodule).__name__})"
+    if vocab_size < datamodule.vocab_size:
+        raise VocabularyMismatchError(
+            f"the data uses {datamodule.vocab_size} token ids but {source} gives the model only {vocab_size}"
+        )
+    typed = model_cfg.net.get("vocab_size")
+    if typed is not None and typed != vocab_size:
+        raise VocabularyMismatchError(
+            f"model.net.vocab_size={typed} does not match the {vocab_size} tokens of {source}; "
+            "the vocabulary size is derived from the data, drop the override"
+        )
+    with open_dict(model_cfg):
+        model_cfg.net.vocab_size = vocab_size
+        model_cfg.net.seq_len = datamodule.seq_len
+        model_cfg.net.num_puzzle_identifiers = getattr(datamodule, "num_puzzle_identifiers", 0)
+
+
+def count_parameters(module: torch.nn.Module) -> tuple[int, int]:
+    """(all parameters, parameters outside sparse embedding tables such as the per-puzzle one)."""
+    total = sum(p.numel() for p in module.parameters())
+    sparse = sum(m.weight.numel() for m in module.modules() if isinstance(m, torch.nn.Embedding) and m.sparse)
+    return total, total - sparse
+
+
+def build_loggers(cfg: DictConfig, resuming: bool) -> list:
+    loggers = []
+    ckpt_dir = Path(cfg.paths.ckpt_dir)
+    for name, logger_cfg in (cfg.get("logger") or {}).items():
+        if logger_cfg is None or "_target_" not in logger_cfg:
+            continue
+        if logger_cfg._target_.endswith("WandbLogger"):
+            logger_cfg = logger_cfg.copy()
+            with open_dict(logger_cfg):
+                logger_cfg.id = logger_cfg.id or wandb_run_id(ckpt_dir, resuming)
+        loggers.append(hydra.utils.instantiate(logger_cfg))
+    return loggers
+
+
+def wandb_run_id(ckpt_dir: Path, resuming: bool) -> str:
+    """A resumed run logs into the same wandb run; a fresh one gets a new id, remembered beside its checkpoints."""
+    info_path = ckpt_dir / RUN_INFO
+    if resuming and info_path.is_file():
+        run_id = json.loads(info_path.read_text()).get("wandb_id")
+        if run_id:
+            return run_id
+    run_id = uuid.uuid4().hex[:8]
+    atomic_write_json(info_path, {"wandb_id": run_id})
+    return run_id
+
+
+def build_callbacks(cfg: DictConfig, has_logger: bool) -> list:
+    callbacks = []
+    for name, callback_cfg in (cfg.get("callbacks") or {}).items():
+        if callback_cfg is None or "_target_" not in callback_cfg:
+            continue
+        callback = hydra.utils.instantiate(callback_cfg)
+        if isinstance(callback, LearningRateMonitor) and not has_logger:
+            continue  # it raises without a logger, and there is nothing to monitor into
+        callbacks.append(callback)
+    return callbacks
+
+
+def final_metrics(trainer: L.Trainer) -> dict[str, float]:
+    metrics = {}
+    for key, value in trainer.callback_metrics.items():
+        if isinstance(value, torch.Tensor) and value.numel() == 1:
+            metrics[key] = float(value)
+        elif isinstance(value, (int, float)):
+            metrics[key] = float(value)
+    metrics["trainer/global_step"] = float(trainer.global_step)
+    metrics["trainer/epoch"] = float(trainer.current_epoch)
+    return dict(sorted(metrics.items()))
+
+
+def run(cfg: DictConfig) -> dict[str, float]:
+    """Train (and validate) the composed config; returns the final metrics also written to metrics.json."""
+    L.seed_everything(cfg.seed, workers=True)
+    output_dir = Path(cfg.paths.output_dir)
+
+    datamodule = hydra.utils.instantiate(cfg.data)
+    datamodule.setup("fit")
+    bind_model_to_data(cfg.model, datamodule)
+    model = hydra.utils.instantiate(cfg.model)
+    total, dense = count_parameters(model)
+    print(f"model: {type(model.net).__name__} with {dense:,} parameters"
+          + (f" (+{total - dense:,} in the puzzle-embedding table)" if total != dense else ""))
+
+    ckpt_path = resume_checkpoint(cfg.paths.ckpt_dir, cfg.get("ckpt_path"), bool(cfg.resume))
+    if ckpt_path is not None:
+        check_compatible(ckpt_path, read_checkpoint(ckpt_path), model)
+        print(f"resuming from {ckpt_path}")
+
+    loggers = build_loggers(cfg, resuming=ckpt_path is not None)
+    callbacks = build_callbacks(cfg, has_logger=bool(loggers))
+    trainer: L.Trainer = hydra.utils.instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False)
+
+    if cfg.train:
+        trainer.fit(model, datamodule=datamodule, ckpt_path=ckpt_path, weights_only=True)
+
+    metrics = final_metrics(trainer)
+    atomic_write_json(output_dir / "metrics.json", metrics)
+    OmegaConf.save(cfg, output_dir / "config_resolved.yaml", resolve=True)
+    report(cfg, trainer, loggers, metrics)
+    finish_loggers(loggers)
+    return metrics
+
+
+def report(cfg: DictConfig, trainer: L.Trainer, loggers: list, metrics: dict[str, float]) -> None:
+    shown = {k: v for k, v in metrics.items() if k.startswith("val/")} or metrics
+    lines = ["", "results:"]
+    lines += [f"  {key:<28} {value:.4f}" for key, value in shown.items()]
+    lines.append(f"  run dir:      {cfg.paths.output_dir}  (metrics.json, train.log)")
+    lines.append(f"  checkpoints:  {cfg.paths.ckpt_dir}")
+    for logger in loggers:
+        if type(logger).__name__ == "WandbLogger":
+            lines.append(f"  wandb (offline): {logger.experiment.dir}  ->  `wandb sync` it to upload")
+    print("\n".join(lines))
+
+
+def finish_loggers(loggers: list) -> None:
+    for logger in loggers:
+        if type(logger).__name__ == "WandbLogger":
+            import wandb
+
+            wandb.finish()  # so the next job of a multirun starts its own run
+
+
+def main(cfg: DictConfig) -> dict[str, float] | None:
+    """train.py's body: a UserError becomes one line on stderr and exit code 2."""
+    try:
+        return run(cfg)
+    except UserError as error:
+        print(f"error: {error}", file=sys.stderr)
+        sys.exit(error.exit_code)

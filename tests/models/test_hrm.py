@@ -1,0 +1,83 @@
+import pytest
+import torch
+
+from hrm.models.hrm import HRM, HRMCarry
+
+SMALL = dict(vocab_size=12, seq_len=16, num_puzzle_identifiers=5, hidden_size=32, num_heads=4,
+             H_layers=1, L_layers=2, H_cycles=3, L_cycles=2)
+
+
+def batch_of(size: int, seq_len: int = 16, vocab: int = 12):
+    g = torch.Generator().manual_seed(0)
+    return {
+        "inputs": torch.randint(0, vocab, (size, seq_len), generator=g),
+        "labels": torch.randint(0, vocab, (size, seq_len), generator=g),
+        "puzzle_identifiers": torch.randint(0, 5, (size,), generator=g),
+    }
+
+
+def test_output_shapes():
+    net = HRM(**SMALL)
+    carry = net.initial_carry(3)
+    new_carry, logits, q_logits = net(carry, batch_of(3))
+    assert logits.shape == (3, 16, 12)
+    assert q_logits.shape == (3, 2) and q_logits.dtype == torch.float32
+    # one puzzle-embedding prefix token in the carried state, dropped from the logits
+    assert new_carry.z_H.shape == new_carry.z_L.shape == (3, 17, 32)
+    assert not new_carry.z_H.requires_grad and not new_carry.z_L.requires_grad
+
+
+def test_no_puzzle_embedding_means_no_prefix():
+    net = HRM(**{**SMALL, "num_puzzle_identifiers": 0})
+    assert not hasattr(net, "puzzle_emb")
+    carry, logits, _ = net(net.initial_carry(2), batch_of(2))
+    assert carry.z_H.shape == (2, 16, 32) and logits.shape == (2, 16, 12)
+
+
+def test_gradient_reaches_only_the_final_L_and_H_updates():
+    net = HRM(**SMALL)
+    calls = []
+    for name in ("L_level", "H_level"):
+        getattr(net, name).register_forward_hook(
+            lambda module, args, out, name=name: calls.append((name, torch.is_grad_enabled()))
+        )
+    carry = net.initial_carry(2)
+    carry.z_H.requires_grad_(True)
+    _, logits, q_logits = net(carry, batch_of(2))
+    (logits.float().sum() + q_logits.sum()).backward()
+
+    cfg = net.config
+    assert len(calls) == cfg.H_cycles * cfg.L_cycles + cfg.H_cycles
+    with_grad = [name for name, grad in calls if grad]
+    assert with_grad == ["L_level", "H_level"]  # exactly one of each, the last two calls
+    assert calls[-2:] == [("L_level", True), ("H_level", True)]
+    # Gradient still reaches the inputs through the additive injection, and the puzzle embedding.
+    assert net.embed_tokens.weight.grad.abs().sum() > 0
+    assert net.puzzle_emb.weight.grad is not None
+    # The carried-in state came through no_grad updates only: nothing flows back into it.
+    assert carry.z_H.grad is None
+
+
+def test_reset_carry_resets_only_the_masked_rows():
+    net = HRM(**SMALL)
+    carry = HRMCarry(z_H=torch.randn(3, 17, 32), z_L=torch.randn(3, 17, 32))
+    reset = torch.tensor([True, False, True])
+    out = net.reset_carry(reset, carry)
+    for row in (0, 2):
+        assert torch.equal(out.z_H[row], net.H_init.expand(17, 32))
+        assert torch.equal(out.z_L[row], net.L_init.expand(17, 32))
+    assert torch.equal(out.z_H[1], carry.z_H[1]) and torch.equal(out.z_L[1], carry.z_L[1])
+
+
+def test_q_head_starts_at_continue():
+    net = HRM(**SMALL)
+    _, _, q_logits = net(net.initial_carry(2), batch_of(2))
+    assert torch.allclose(q_logits, torch.full_like(q_logits, -5.0))
+
+
+@pytest.mark.parametrize("expansion,expected", [(4.0, 768), (4.0, 1536)])
+def test_swiglu_width_matches_hrm(expansion, expected):
+    from hrm.models.layers import swiglu_width
+
+    hidden = 256 if expected == 768 else 512
+    assert swiglu_width(hidden, expansion) == expected

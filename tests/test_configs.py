@@ -1,0 +1,78 @@
+"""Every config composes and instantiates; experiments pick their groups; the command line wins."""
+
+from pathlib import Path
+
+import hydra
+import pytest
+from omegaconf import OmegaConf
+
+from hrm.training import bind_model_to_data, build_callbacks, build_loggers, count_parameters
+
+CONFIGS = Path(__file__).resolve().parents[1] / "configs"
+
+
+def options(group: str) -> list[str]:
+    return sorted(p.stem for p in (CONFIGS / group).glob("*.yaml"))
+
+
+@pytest.mark.parametrize("experiment", options("experiment"))
+def test_every_experiment_composes_with_its_name(make_config, experiment):
+    cfg = make_config(f"experiment={experiment}")
+    assert cfg.experiment_name == experiment
+    OmegaConf.resolve(cfg)  # every interpolation resolves
+    assert cfg.paths.ckpt_dir.endswith(f"checkpoints/{experiment}")
+
+
+@pytest.mark.parametrize("model", options("model"))
+def test_every_model_config_instantiates_sized_by_the_data(make_config, model):
+    cfg = make_config(f"model={model}", *["debug=tiny"])
+    datamodule = hydra.utils.instantiate(cfg.data)
+    datamodule.setup("fit")
+    bind_model_to_data(cfg.model, datamodule)
+    module = hydra.utils.instantiate(cfg.model)
+    assert module.net.config.seq_len == datamodule.seq_len
+    assert module.vocab_size >= datamodule.vocab_size
+    assert count_parameters(module)[0] > 0
+
+
+@pytest.mark.parametrize("trainer", options("trainer"))
+def test_every_trainer_config_composes(make_config, trainer):
+    cfg = make_config(f"trainer={trainer}")
+    OmegaConf.resolve(cfg)
+    assert cfg.trainer.precision in {"bf16-mixed", "32-true"}
+    if trainer != "gpu":
+        hydra.utils.instantiate(cfg.trainer, logger=False, enable_progress_bar=False)
+
+
+@pytest.mark.parametrize("logger", options("logger"))
+def test_every_logger_and_the_callbacks_instantiate(make_config, logger, monkeypatch):
+    monkeypatch.setenv("WANDB_MODE", "offline")
+    cfg = make_config(f"logger={logger}", "debug=tiny")
+    loggers = build_loggers(cfg, resuming=False)
+    assert len(loggers) == (0 if logger == "none" else 1)
+    callbacks = build_callbacks(cfg, has_logger=bool(loggers))
+    names = {type(c).__name__ for c in callbacks}
+    assert "ModelCheckpoint" in names and "RichProgressBar" in names
+    assert ("LearningRateMonitor" in names) == bool(loggers)  # it raises without a logger
+
+
+def test_command_line_group_wins_over_the_experiments_choice(make_config):
+    assert make_config("experiment=arc_full").model.net.H_layers == 4
+    cfg = make_config("experiment=arc_full", "model=hrm_gpt2vocab")
+    assert cfg.model.tokenizer == "gpt2" and cfg.model.net.H_layers == 3
+    # the experiment's own overrides of other groups still apply
+    assert cfg.data.num_aug == 500 and cfg.trainer.accumulate_grad_batches == 2
+
+
+def test_arc_full_is_the_seeds_recipe(make_config):
+    cfg = make_config("experiment=arc_full")
+    assert cfg.trainer.precision == "bf16-mixed"
+    assert cfg.data.batch_size * cfg.trainer.accumulate_grad_batches == 48
+    assert cfg.model.act.halt_max_steps == 8 and cfg.model.net.hidden_size == 256
+
+
+def test_cpu_trainer_picks_bf16_only_where_the_cpu_has_it(make_config):
+    from hrm.utils.resolvers import cpu_has_bf16
+
+    cfg = make_config("trainer=cpu")
+    assert cfg.trainer.precision == ("bf16-mixed" if cpu_has_bf16() else "32-true")

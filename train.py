@@ -1,0 +1,19 @@
+"""Train any model of the framework: `python train.py experiment=arc_tiny`, `python train.py --help`.
+
+Hydra composes configs/train.yaml with its groups (model, data, trainer, logger, callbacks, paths,
+experiment, debug); hrm/training.py does the work.
+"""
+
+import hydra
+from omegaconf import DictConfig
+
+from hrm.training import main as run_training
+
+
+@hydra.main(version_base="1.3", config_path="configs", config_name="train")
+def main(cfg: DictConfig) -> None:
+    run_training(cfg)
+
+
+if __name__ == "__main__":
+    main()
