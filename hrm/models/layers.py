@@ -63,8 +63,8 @@ def _rotate_half(x: torch.Tensor) -> torch.Tensor:
 
 
 def apply_rotary(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
-    """x: [batch, heads, seq, head_dim]; cos/sin: [seq, head_dim]."""
-    return (x * cos.to(x.dtype)) + (_rotate_half(x) * sin.to(x.dtype))
+    """x: [batch, heads, seq, head_dim]; cos/sin: [seq, head_dim], already in x's dtype."""
+    return (x * cos) + (_rotate_half(x) * sin)
 
 
 class Attention(nn.Module):

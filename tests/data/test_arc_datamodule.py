@@ -33,13 +33,18 @@ def _write(folder, split, name, content):
     return path
 
 
+RAGGED = {"input": [[1, 2], [3]], "output": [[1]]}
+COLOUR_10 = {"input": [[1]], "output": [[0, 10]]}
+TOO_BIG = {"input": [[0] * 31] * 31, "output": [[1]]}
+
+
 @pytest.mark.parametrize(
     "content, problem",
     [
-        ('{"train": [{"input": [[1]],\n "output": [[1]]}', "not valid JSON (Expecting ',' delimiter at line 2, column"),
-        ({"train": [{"input": [[1, 2], [3]], "output": [[1]]}], "test": [_pair()]}, "train pair 0 input: row 1 has 1 cells"),
-        ({"train": [_pair()], "test": [{"input": [[1]], "output": [[0, 10]]}]}, "test pair 0 output: colour 10 at (0, 1)"),
-        ({"train": [_pair(), {"input": [[0] * 31] * 31, "output": [[1]]}], "test": [_pair()]}, "train pair 1 input: grid is 31x31"),
+        ('{"train": [{"input": [[1]],\n "output": [[1]]}', "not valid JSON (Expecting ',' delimiter at line 2,"),
+        ({"train": [RAGGED], "test": [_pair()]}, "train pair 0 input: row 1 has 1 cells"),
+        ({"train": [_pair()], "test": [COLOUR_10]}, "test pair 0 output: colour 10 at (0, 1)"),
+        ({"train": [_pair(), TOO_BIG], "test": [_pair()]}, "train pair 1 input: grid is 31x31"),
         ({"train": [_pair()], "test": []}, "task has no test pair"),
         ({"test": [_pair()]}, "missing key 'train'"),
         ({"train": [{"input": [[1]]}], "test": [_pair()]}, "train pair 0: missing 'output'"),
@@ -63,8 +68,8 @@ def test_missing_folders_are_named(tmp_path):
 
 
 def test_folder_source_split_skips_test_pairs_without_output(tmp_path):
-    _write(tmp_path, "training", "a", {"train": [_pair()], "test": [_pair(3, 4)]})
     no_output = {"input": [[5]]}
+    _write(tmp_path, "training", "a", {"train": [_pair()], "test": [_pair(3, 4), no_output]})
     _write(tmp_path, "evaluation", "b", {"train": [_pair(), _pair(6, 7)], "test": [no_output, _pair(8, 9)]})
     dm = ARCDataModule(source=str(tmp_path), num_aug=0, batch_size=2)
     dm.setup()
@@ -107,7 +112,8 @@ def test_split_sizes_match_a_count_by_hand(dm):
     training, evaluation = load_arc_tasks("arc-agi-1")
     by_id = {t.id: t for t in training + evaluation}
     assert all(len(task_augmentations(by_id[i], 4, 3)) == 5 for i in TRAINING_IDS + EVALUATION_IDS)
-    assert len(dm.train_dataset) == 5 * (4 + 1) + 5 * (4 + 2) + 5 * 2 + 5 * 5  # test pairs of training tasks only
+    # Test pairs count for the training tasks only.
+    assert len(dm.train_dataset) == 5 * (4 + 1) + 5 * (4 + 2) + 5 * 2 + 5 * 5
     assert len(dm.val_dataset) == 3 * 1 + 3 * 2  # evaluation test pairs x (identity + 2 augmentations)
     assert dm.num_puzzle_identifiers == 1 + 4 * 5
     assert (dm.vocab_size, dm.seq_len) == (12, 900)
@@ -154,7 +160,9 @@ def test_samples_rebuild_from_describe_and_val_reuses_training_puzzle_ids(dm):
 
 
 def test_samples_are_identical_when_built_twice(dm):
-    again = ARCDataModule(task_ids=TRAINING_IDS + EVALUATION_IDS, num_aug=4, val_num_aug=2, batch_size=8, seed=3)
+    again = ARCDataModule(
+        task_ids=TRAINING_IDS + EVALUATION_IDS, num_aug=4, val_num_aug=2, batch_size=8, seed=3
+    )
     again.setup()
     other_seed = ARCDataModule(task_ids=TRAINING_IDS + EVALUATION_IDS, num_aug=4, batch_size=8, seed=4)
     other_seed.setup()
@@ -203,7 +211,8 @@ class _Recorder(L.LightningModule):
         # Like a real schedule: this builds the train loader early, before the loops are restored.
         total = self.trainer.estimated_stepping_batches
         optimizer = torch.optim.SGD(self.parameters(), lr=0.1)
-        return [optimizer], [torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: 1 - step / (total + 1))]
+        schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: 1 - step / (total + 1))
+        return [optimizer], [schedule]
 
 
 def _fit(root, num_workers, ckpt_path=None, max_epochs=2):

@@ -1,0 +1,101 @@
+"""HRM training throughput (samples/s) for hrm_arc, and its model-FLOP utilisation (MFU).
+
+MFU = the FLOP/s the training step achieves / the bf16 matmul FLOP/s this machine reaches, both
+measured in the same run. A step's FLOPs are counted by torch's FlopCounterMode over one real step:
+all H/L cycles (the no-grad ones too), the extra forward for the Q-continue target, and the backward.
+The step itself runs through the real Lightning Trainer on real ARC-AGI-1 data.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+import lightning as L
+import torch
+from torch.utils.flop_counter import FlopCounterMode
+
+from hrm.data.arc import ARCDataModule
+from hrm.modules.act import act_segment, initial_act_carry, segment_loss
+from hrm.modules.reasoning import ReasoningModule
+from hrm.utils.resolvers import cpu_precision
+
+HRM_ARC = dict(_target_="hrm.models.hrm.HRM", hidden_size=256, num_heads=8, H_layers=4, L_layers=3,
+               H_cycles=2, L_cycles=2, expansion=4.0)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--batch-size", type=int, default=4)
+    parser.add_argument("--steps", type=int, default=8, help="timed training steps")
+    parser.add_argument("--warmup", type=int, default=3, help="untimed steps first")
+    parser.add_argument("--precision", default=None, help="Lightning precision (default: the CPU default)")
+
+
+def matmul_rate(dtype: torch.dtype = torch.bfloat16, size: int = 2048, repeats: int = 10) -> float:
+    """Best-of-3 FLOP/s of a square matmul: the machine's practical peak for this dtype."""
+    a, b = torch.randn(size, size, dtype=dtype), torch.randn(size, size, dtype=dtype)
+    a @ b
+    best = float("inf")
+    for _ in range(3):
+        start = time.perf_counter()
+        for _ in range(repeats):
+            a @ b
+        best = min(best, time.perf_counter() - start)
+    return 2 * size**3 * repeats / best
+
+
+class StepTimer(L.Callback):
+    def __init__(self, warmup: int):
+        self.warmup, self.start, self.end = warmup, None, None
+
+    def on_train_batch_start(self, trainer, *args) -> None:
+        if trainer.global_step == self.warmup:
+            self.start = time.perf_counter()
+
+    def on_train_end(self, trainer, *args) -> None:
+        self.end = time.perf_counter()
+
+
+def step_flops(module: ReasoningModule, batch: dict[str, torch.Tensor], autocast: bool) -> int:
+    carry = initial_act_carry(module.net, batch)
+    counter = FlopCounterMode(display=False)
+    with counter, torch.autocast("cpu", dtype=torch.bfloat16, enabled=autocast):
+        new_carry, out = act_segment(module.net, carry, batch, module.act_config, True, module._generator)
+        segment_loss(new_carry, out, module.token_loss).total.backward()
+    module.zero_grad(set_to_none=True)
+    return counter.get_total_flops()
+
+
+def run(args: argparse.Namespace) -> int:
+    precision = args.precision or cpu_precision()
+    L.seed_everything(0, workers=True)
+    data = ARCDataModule(source="arc-agi-1", num_aug=8, canvas=30, batch_size=args.batch_size)
+    data.setup("fit")
+    net = dict(HRM_ARC, vocab_size=data.vocab_size, seq_len=data.seq_len,
+               num_puzzle_identifiers=data.num_puzzle_identifiers)
+    module = ReasoningModule(net=net, act={"halt_max_steps": 8}, optimizer={"warmup_steps": 10})
+
+    batch = next(iter(data.train_dataloader()))
+    flops = step_flops(module, batch, autocast=precision.startswith("bf16"))
+
+    timer = StepTimer(args.warmup)
+    trainer = L.Trainer(
+        accelerator="cpu", devices=1, precision=precision, max_steps=args.warmup + args.steps,
+        logger=False, enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False,
+        limit_val_batches=0, callbacks=[timer],
+    )
+    trainer.fit(module, datamodule=data)
+    seconds = (timer.end - timer.start) / args.steps
+
+    peak = matmul_rate()
+    achieved = flops / seconds
+    print(f"HRM training step, hrm_arc ({sum(p.numel() for p in module.net.parameters() if p.dim() > 1 and p.shape[0] != data.num_puzzle_identifiers):,} "
+          f"parameters), batch {args.batch_size}, sequence {data.seq_len}, precision {precision}, "
+          f"{torch.get_num_threads()} threads")
+    print(f"  step time           {seconds * 1000:9.1f} ms")
+    print(f"  throughput          {args.batch_size / seconds:9.2f} samples/s")
+    print(f"  FLOPs per step      {flops / 1e9:9.1f} GFLOP (counted)")
+    print(f"  achieved            {achieved / 1e9:9.1f} GFLOP/s")
+    print(f"  bf16 matmul peak    {peak / 1e9:9.1f} GFLOP/s (2048^3, measured now)")
+    print(f"  MFU                 {100 * achieved / peak:9.1f} %  (target >= 25%)")
+    return 0
