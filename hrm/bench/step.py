@@ -18,6 +18,7 @@ from torch.utils.flop_counter import FlopCounterMode
 from hrm.data.arc import ARCDataModule
 from hrm.modules.act import act_segment, initial_act_carry, segment_loss
 from hrm.modules.reasoning import ReasoningModule
+from hrm.training import count_parameters
 from hrm.utils.resolvers import cpu_precision
 
 HRM_ARC = dict(_target_="hrm.models.hrm.HRM", hidden_size=256, num_heads=8, H_layers=4, L_layers=3,
@@ -29,6 +30,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--steps", type=int, default=8, help="timed training steps")
     parser.add_argument("--warmup", type=int, default=3, help="untimed steps first")
     parser.add_argument("--precision", default=None, help="Lightning precision (default: the CPU default)")
+    parser.add_argument("--compile", action="store_true", help="torch.compile the H and L stacks")
 
 
 def matmul_rate(dtype: torch.dtype = torch.bfloat16, size: int = 2048, repeats: int = 10) -> float:
@@ -76,7 +78,9 @@ def run(args: argparse.Namespace) -> int:
     module = ReasoningModule(net=net, act={"halt_max_steps": 8}, optimizer={"warmup_steps": 10})
 
     batch = next(iter(data.train_dataloader()))
-    flops = step_flops(module, batch, autocast=precision.startswith("bf16"))
+    flops = step_flops(module, batch, autocast=precision.startswith("bf16"))  # counted eagerly
+    if args.compile:
+        module.net.compile_levels()  # what `model.compile=true` does; compiling happens in the warm-up steps
 
     timer = StepTimer(args.warmup)
     trainer = L.Trainer(
@@ -89,9 +93,8 @@ def run(args: argparse.Namespace) -> int:
 
     peak = matmul_rate()
     achieved = flops / seconds
-    print(f"HRM training step, hrm_arc ({sum(p.numel() for p in module.net.parameters() if p.dim() > 1 and p.shape[0] != data.num_puzzle_identifiers):,} "
-          f"parameters), batch {args.batch_size}, sequence {data.seq_len}, precision {precision}, "
-          f"{torch.get_num_threads()} threads")
+    print(f"HRM training step, hrm_arc ({count_parameters(module)[1]:,} parameters), batch {args.batch_size}, "
+          f"sequence {data.seq_len}, precision {precision}, compiled: {args.compile}, {torch.get_num_threads()} threads")
     print(f"  step time           {seconds * 1000:9.1f} ms")
     print(f"  throughput          {args.batch_size / seconds:9.2f} samples/s")
     print(f"  FLOPs per step      {flops / 1e9:9.1f} GFLOP (counted)")

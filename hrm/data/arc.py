@@ -3,6 +3,7 @@
 Split (as HRM and TRM): TRAIN = the demonstration pairs of all tasks (training and evaluation sets) +
 the test pairs of the training tasks, each under every augmentation of its task; VAL = the test pairs
 of the evaluation tasks (never trained on), under identity + `val_num_aug` of the same augmentations.
+With split="holdout" the test pairs of every selected task validate instead, and none is trained on.
 Every (task, augmentation) variant is one puzzle id (its puzzle embedding learns from the variant's
 demonstrations), so a val sample carries the id its variant had in training.
 
@@ -26,6 +27,7 @@ from hrm.data.sampling import ResumableRandomSampler
 from hrm.errors import CheckpointError, UserError
 
 log = logging.getLogger(__name__)
+SPLITS = ("hrm", "holdout")
 
 
 @dataclass
@@ -121,8 +123,14 @@ class ARCDataModule(L.LightningDataModule):
         batch_size: int = 24,
         eval_batch_size: int | None = None,
         num_workers: int = 0,
+        split: str = "hrm",
     ):
+        """split: "hrm" (HRM/TRM's: the training tasks' test pairs are trained on, the evaluation tasks'
+        test pairs validate) or "holdout" (the test pairs of every selected task validate and are never
+        trained on: tasks learnt from their demonstrations alone, e.g. training-set tasks on a CPU)."""
         super().__init__()
+        if split not in SPLITS:
+            raise UserError(f"data.split must be one of {', '.join(SPLITS)}, got {split!r}")
         if not 1 <= canvas <= 30:
             raise UserError(f"data.canvas must be 1-30 (ARC grids are at most 30x30), got {canvas}")
         if num_aug < 0 or val_num_aug < 0:
@@ -132,7 +140,7 @@ class ARCDataModule(L.LightningDataModule):
         self.source, self.num_aug, self.seed, self.canvas = str(source), num_aug, seed, canvas
         self.task_ids = None if task_ids is None else [str(t) for t in task_ids]  # Hydra passes a ListConfig
         self.max_tasks, self.translate, self.val_num_aug = max_tasks, translate, val_num_aug
-        self.batch_size, self.num_workers = batch_size, num_workers
+        self.batch_size, self.num_workers, self.split = batch_size, num_workers, split
         self.eval_batch_size = eval_batch_size or batch_size
         self.vocab_size = VOCAB_SIZE
         self.seq_len = canvas * canvas
@@ -155,8 +163,11 @@ class ARCDataModule(L.LightningDataModule):
             )
         variants = Variants.build(tasks, self.num_aug, self.seed)
 
-        def train_pairs(t: int, task: ARCTask):  # demonstrations, + test pairs of training tasks
-            pairs = task.train + (task.test if t < n_training else [])
+        def held_out(t: int) -> bool:  # does task t's test pairs validate (and not train)?
+            return self.split == "holdout" or t >= n_training
+
+        def train_pairs(t: int, task: ARCTask):  # demonstrations, + test pairs not held out
+            pairs = task.train + ([] if held_out(t) else task.test)
             return [(j, inp, out) for j, (inp, out) in enumerate(pairs) if out is not None]
 
         def val_pairs(task: ARCTask):  # test pairs with a known output (pair_index = index in task.test)
@@ -167,7 +178,7 @@ class ARCDataModule(L.LightningDataModule):
             self.canvas, self.translate, self.seed,
         )
         self.val_dataset = ARCDataset(  # a prefix of each task's training variants: same puzzle ids
-            tasks, variants, [val_pairs(task) if t >= n_training else [] for t, task in enumerate(tasks)],
+            tasks, variants, [val_pairs(task) if held_out(t) else [] for t, task in enumerate(tasks)],
             np.minimum(variants.count, 1 + self.val_num_aug), self.canvas, False, self.seed,
         )
         self.num_puzzle_identifiers = 1 + len(variants.task)

@@ -101,6 +101,12 @@ class HRM(nn.Module):
         self.register_buffer("H_init", trunc_normal_(torch.empty(d), std=1.0), persistent=True)
         self.register_buffer("L_init", trunc_normal_(torch.empty(d), std=1.0), persistent=True)
 
+    def compile_levels(self) -> None:
+        """torch.compile the H and L stacks (fuses RMSNorm/RoPE/SwiGLU elementwise work; ~20% faster on CPU).
+        Not the whole net: inductor cannot trace the sparse puzzle-embedding gradient."""
+        self.H_level.compile()
+        self.L_level.compile()
+
     # --- carry -------------------------------------------------------------------------------------
     def initial_carry(self, batch_size: int, device: torch.device | str = "cpu") -> HRMCarry:
         shape = (batch_size, self.config.seq_len + self.prefix_len, self.config.hidden_size)

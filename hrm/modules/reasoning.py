@@ -39,6 +39,7 @@ class ReasoningModule(L.LightningModule):
         loss: str = "stablemax",
         optimizer: dict | None = None,
         tokenizer: str | None = None,
+        compile: bool = False,
     ):
         """
         net: the network's config with its `_target_` (built here, so a checkpoint can rebuild it).
@@ -46,13 +47,16 @@ class ReasoningModule(L.LightningModule):
         optimizer: lr, betas, weight_decay, warmup_steps for AdamW; puzzle_emb_lr and
             puzzle_emb_weight_decay for the puzzle embeddings' sign-SGD.
         tokenizer: the text tokenizer this model's vocabulary comes from (None: the data's own vocabulary).
+        compile: torch.compile the net's heavy parts (slow to start: worth it for long runs only).
         """
         super().__init__()
         net, act, optimizer = _plain(net), _plain(act) or {}, _plain(optimizer) or {}
         self.save_hyperparameters(
-            {"net": net, "act": act, "loss": loss, "optimizer": optimizer, "tokenizer": tokenizer}
+            {"net": net, "act": act, "loss": loss, "optimizer": optimizer, "tokenizer": tokenizer, "compile": compile}
         )
         self.net = hydra.utils.instantiate(net, _convert_="all")
+        if compile:
+            self.net.compile_levels()
         self.act_config = ACTConfig(**act)
         self.token_loss = token_loss_fn(loss)
         self.optimizer_config = optimizer

@@ -1,0 +1,69 @@
+import torch
+
+from hrm.modules.reasoning import ReasoningModule
+from hrm.optim import OptimizerGroup, SparseSignSGD
+
+NET = {"_target_": "hrm.models.hrm.HRM", "vocab_size": 12, "seq_len": 8, "num_puzzle_identifiers": 6,
+       "hidden_size": 32, "num_heads": 4, "H_layers": 1, "L_layers": 1, "H_cycles": 2, "L_cycles": 1}
+
+
+def batch_of(size=4):
+    g = torch.Generator().manual_seed(0)
+    return {"inputs": torch.randint(0, 12, (size, 8), generator=g),
+            "labels": torch.randint(0, 12, (size, 8), generator=g),
+            "puzzle_identifiers": torch.arange(size) % 6}
+
+
+def module_with_q_bias(halt: float, cont: float, **act) -> ReasoningModule:
+    module = ReasoningModule(net=NET, act={"halt_max_steps": 5, **act})
+    with torch.no_grad():
+        module.net.q_head.weight.zero_()
+        module.net.q_head.bias.copy_(torch.tensor([halt, cont]))
+    return module
+
+
+def test_evaluation_runs_every_row_to_halt_max_steps_by_default():
+    result = module_with_q_bias(3.0, 0.0).run_to_halt(batch_of())
+    assert result.steps.tolist() == [5, 5, 5, 5] and result.valid.all()
+
+
+def test_evaluation_halting_lets_the_q_head_stop_rows_early():
+    result = module_with_q_bias(3.0, 0.0, eval_halting=True).run_to_halt(batch_of())
+    assert result.steps.tolist() == [1, 1, 1, 1]
+    result = module_with_q_bias(-3.0, 0.0, eval_halting=True).run_to_halt(batch_of())
+    assert result.steps.tolist() == [5, 5, 5, 5]
+
+
+def test_puzzle_embeddings_get_their_own_sign_sgd_inside_one_optimizer():
+    module = ReasoningModule(net=NET, optimizer={"lr": 1e-3, "puzzle_emb_lr": 0.5, "puzzle_emb_weight_decay": 0.0})
+    optimizer = module.configure_optimizers()["optimizer"]
+    assert isinstance(optimizer, OptimizerGroup)
+    adamw, sign_sgd = optimizer.optimizers
+    assert isinstance(sign_sgd, SparseSignSGD)
+    assert sign_sgd.param_groups[0]["params"] == [module.net.puzzle_emb.weight]
+    assert all(p is not module.net.puzzle_emb.weight for p in adamw.param_groups[0]["params"])
+
+    batch = batch_of()  # puzzle ids 0..3: rows 4 and 5 of the table are not in the batch
+    before = module.net.puzzle_emb.weight.detach().clone()
+    loss = module.training_step(batch, 0)
+    loss.backward()
+    assert module.net.puzzle_emb.weight.grad.is_sparse
+    optimizer.step()
+    after = module.net.puzzle_emb.weight.detach()
+    moved = (after - before).abs()
+    assert torch.all(moved[:4].max(-1).values > 0)
+    assert torch.allclose(moved[:4][moved[:4] > 0], torch.tensor(0.5))  # sign-SGD: steps of exactly lr
+    assert torch.equal(after[4:], before[4:])  # rows absent from the batch are untouched
+
+
+def test_optimizer_group_state_round_trips():
+    module = ReasoningModule(net=NET)
+    optimizer = module.configure_optimizers()["optimizer"]
+    module.training_step(batch_of(), 0).backward()
+    optimizer.step()
+    fresh = ReasoningModule(net=NET).configure_optimizers()["optimizer"]
+    fresh.load_state_dict(optimizer.state_dict())
+    saved = optimizer.optimizers[0].state_dict()["state"]
+    loaded = fresh.optimizers[0].state_dict()["state"]
+    assert saved.keys() == loaded.keys()
+    assert all(torch.equal(saved[k]["exp_avg"], loaded[k]["exp_avg"]) for k in saved)
