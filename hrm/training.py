@@ -129,6 +129,11 @@ def run(cfg: DictConfig) -> dict[str, float]:
 
     if cfg.train:
         trainer.fit(model, datamodule=datamodule, ckpt_path=ckpt_path, weights_only=True)
+    if cfg.test or not cfg.train:
+        if not cfg.train and ckpt_path is None:
+            raise UserError("train=false evaluates a checkpoint: give ckpt_path=<file>, or train this experiment first")
+        # After training: the weights in memory. Without training: the checkpoint's.
+        trainer.test(model, datamodule=datamodule, ckpt_path=None if cfg.train else ckpt_path, weights_only=True)
 
     metrics = final_metrics(trainer)
     atomic_write_json(output_dir / "metrics.json", metrics)

@@ -9,7 +9,8 @@ demonstrations), so a val sample carries the id its variant had in training.
 
 Nothing is precomputed beyond an index table of numpy arrays: sample i is (variant, pair), and its
 tokens are built in __getitem__ from (seed, i). ARC-AGI-1 at num_aug=500 (1.5M samples) costs ~18 MB
-of RAM (index + variant tables) and no disk.
+of RAM (index + variant tables) and no disk. With `precomputed_dir`, the same samples are read instead
+from memory-mapped arrays written by `python -m hrm.data.build_arc` (see arc_precomputed.py).
 """
 
 import logging
@@ -20,6 +21,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset
 
+from hrm.data.arc_precomputed import load_precomputed
 from hrm.data.arc_tasks import ARCTask, check_task_ids, load_arc_tasks, select_tasks
 from hrm.data.augment import Augmentation, augmentation_table, dihedral, random_offset
 from hrm.data.grids import VOCAB_SIZE, encode_grid, labels_from_tokens
@@ -124,74 +126,110 @@ class ARCDataModule(L.LightningDataModule):
         eval_batch_size: int | None = None,
         num_workers: int = 0,
         split: str = "hrm",
+        precomputed_dir: str | None = None,
+        test_num_aug: int | None = None,
     ):
         """split: "hrm" (HRM/TRM's: the training tasks' test pairs are trained on, the evaluation tasks'
         test pairs validate) or "holdout" (the test pairs of every selected task validate and are never
-        trained on: tasks learnt from their demonstrations alone, e.g. training-set tasks on a CPU)."""
+        trained on: tasks learnt from their demonstrations alone, e.g. training-set tasks on a CPU).
+        test_num_aug: augmented variants (beside identity) of each evaluation input voted over in the
+        test stage; None: every variant the model trained with.
+        precomputed_dir: read the samples from a dataset that build_arc wrote with these same settings
+        (checked against its metadata.json) instead of building them on the fly."""
         super().__init__()
         if split not in SPLITS:
             raise UserError(f"data.split must be one of {', '.join(SPLITS)}, got {split!r}")
         if not 1 <= canvas <= 30:
             raise UserError(f"data.canvas must be 1-30 (ARC grids are at most 30x30), got {canvas}")
-        if num_aug < 0 or val_num_aug < 0:
-            raise UserError(f"data.num_aug and data.val_num_aug must be >= 0, got {num_aug} and {val_num_aug}")
-        if batch_size < 1:
-            raise UserError(f"data.batch_size must be at least 1, got {batch_size}")
+        for name, value in (("num_aug", num_aug), ("val_num_aug", val_num_aug), ("test_num_aug", test_num_aug)):
+            if value is not None and value < 0:
+                raise UserError(f"data.{name} must be >= 0, got {value}")
+        for name, value in (("batch_size", batch_size), ("eval_batch_size", eval_batch_size), ("max_tasks", max_tasks)):
+            if value is not None and value < 1:
+                raise UserError(f"data.{name} must be at least 1, got {value}")
         self.source, self.num_aug, self.seed, self.canvas = str(source), num_aug, seed, canvas
         self.task_ids = None if task_ids is None else [str(t) for t in task_ids]  # Hydra passes a ListConfig
         self.max_tasks, self.translate, self.val_num_aug = max_tasks, translate, val_num_aug
         self.batch_size, self.num_workers, self.split = batch_size, num_workers, split
+        self.test_num_aug = test_num_aug
+        self.precomputed_dir = None if precomputed_dir is None else str(precomputed_dir)
         self.eval_batch_size = eval_batch_size or batch_size
         self.vocab_size = VOCAB_SIZE
         self.seq_len = canvas * canvas
         self.train_dataset: ARCDataset | None = None
         self.val_dataset: ARCDataset | None = None
         self._resume = {"epoch": 0, "samples_done": 0}
+        self._tasks: tuple[list[ARCTask], int, Variants] | None = None
+        self._test_dataset: ARCDataset | None = None
 
     def setup(self, stage: str | None = None) -> None:
         if self.train_dataset is not None:  # idempotent: train.py calls it before building the model
             return
-        training, evaluation = load_arc_tasks(self.source)
-        check_task_ids(self.task_ids, training, evaluation)
-        training = select_tasks(training, self.canvas, self.task_ids, self.max_tasks)
-        evaluation = select_tasks(evaluation, self.canvas, self.task_ids, self.max_tasks)
-        tasks, n_training = training + evaluation, len(training)
-        if not training:
-            raise UserError(
-                f"data: no ARC training task of {self.source} is left after filtering"
-                f" (canvas={self.canvas}, task_ids={self.task_ids}, max_tasks={self.max_tasks})"
+        if self.precomputed_dir is not None:
+            self.train_dataset, self.val_dataset, self.num_puzzle_identifiers = load_precomputed(
+                self.precomputed_dir, self
             )
-        variants = Variants.build(tasks, self.num_aug, self.seed)
-
-        def held_out(t: int) -> bool:  # does task t's test pairs validate (and not train)?
-            return self.split == "holdout" or t >= n_training
-
-        def train_pairs(t: int, task: ARCTask):  # demonstrations, + test pairs not held out
-            pairs = task.train + ([] if held_out(t) else task.test)
-            return [(j, inp, out) for j, (inp, out) in enumerate(pairs) if out is not None]
-
-        def val_pairs(task: ARCTask):  # test pairs with a known output (pair_index = index in task.test)
-            return [(j, inp, out) for j, (inp, out) in enumerate(task.test) if out is not None]
-
-        self.train_dataset = ARCDataset(
-            tasks, variants, [train_pairs(t, task) for t, task in enumerate(tasks)], variants.count,
-            self.canvas, self.translate, self.seed,
-        )
-        self.val_dataset = ARCDataset(  # a prefix of each task's training variants: same puzzle ids
-            tasks, variants, [val_pairs(task) if held_out(t) else [] for t, task in enumerate(tasks)],
-            np.minimum(variants.count, 1 + self.val_num_aug), self.canvas, False, self.seed,
-        )
+            log.info(
+                "ARC %s: precomputed in %s, %d puzzle variants, %d train / %d val samples",
+                self.source, self.precomputed_dir, self.num_puzzle_identifiers - 1,
+                len(self.train_dataset), len(self.val_dataset),
+            )
+            return
+        self.train_dataset = self._build_split("train")
+        self.val_dataset = self._build_split("val")
+        tasks, n_training, variants = self._tasks_and_variants()
         self.num_puzzle_identifiers = 1 + len(variants.task)
         log.info(
             "ARC %s: %d training + %d evaluation tasks (canvas %d), %d puzzle variants,"
             " %d train / %d val samples",
-            self.source, n_training, len(evaluation), self.canvas, len(variants.task),
+            self.source, n_training, len(tasks) - n_training, self.canvas, len(variants.task),
             len(self.train_dataset), len(self.val_dataset),
         )
 
+    def _tasks_and_variants(self) -> tuple[list[ARCTask], int, Variants]:
+        """The selected tasks (training tasks first), how many are training tasks, and their variants."""
+        if self._tasks is None:
+            training, evaluation = load_arc_tasks(self.source)
+            check_task_ids(self.task_ids, training, evaluation)
+            training = select_tasks(training, self.canvas, self.task_ids, self.max_tasks)
+            evaluation = select_tasks(evaluation, self.canvas, self.task_ids, self.max_tasks)
+            if not training:
+                raise UserError(
+                    f"data: no ARC training task of {self.source} is left after filtering"
+                    f" (canvas={self.canvas}, task_ids={self.task_ids}, max_tasks={self.max_tasks})"
+                )
+            tasks = training + evaluation
+            self._tasks = (tasks, len(training), Variants.build(tasks, self.num_aug, self.seed))
+        return self._tasks
+
+    def _build_split(self, split: str) -> ARCDataset:
+        tasks, n_training, variants = self._tasks_and_variants()
+
+        def held_out(t: int) -> bool:  # do task t's test pairs evaluate (and not train)?
+            return self.split == "holdout" or t >= n_training
+
+        if split == "train":  # demonstrations, + test pairs not held out
+            pairs = [task.train + ([] if held_out(t) else task.test) for t, task in enumerate(tasks)]
+            pairs = [[(j, inp, out) for j, (inp, out) in enumerate(p) if out is not None] for p in pairs]
+            return ARCDataset(tasks, variants, pairs, variants.count, self.canvas, self.translate, self.seed)
+
+        # val/test: held-out test pairs with a known output (pair index = index in task.test), shown under
+        # a prefix of each task's training variants (identity first), so they carry trained puzzle ids.
+        pairs = [
+            [(j, inp, out) for j, (inp, out) in enumerate(task.test) if out is not None] if held_out(t) else []
+            for t, task in enumerate(tasks)
+        ]
+        extra = self.val_num_aug if split == "val" else self.test_num_aug
+        counts = variants.count if extra is None else np.minimum(variants.count, 1 + extra)
+        return ARCDataset(tasks, variants, pairs, counts, self.canvas, False, self.seed)
+
     @property
-    def test_dataset(self) -> ARCDataset | None:
-        return self.val_dataset  # for now; voting evaluation on the test stage comes later
+    def test_dataset(self) -> ARCDataset:
+        """The evaluation split for voting: the val pairs under `test_num_aug` variants (None: all, as
+        trained). Built on the fly on first use, also when train/val are precomputed (it is small)."""
+        if self._test_dataset is None:
+            self._test_dataset = self._build_split("test")
+        return self._test_dataset
 
     def describe(self, split: str, sample_index: int) -> tuple[str, int, Augmentation, tuple[int, int]]:
         """(task id, pair index, augmentation, offset) of a sample. The pair index counts the task's

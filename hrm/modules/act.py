@@ -58,6 +58,11 @@ def _rows(mask: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
     return mask.view((-1,) + (1,) * (like.ndim - 1))
 
 
+def wants_to_halt(q_halt: torch.Tensor, q_continue: torch.Tensor, config: ACTConfig) -> torch.Tensor:
+    """The Q head's decision: halt when halting is worth more than continuing (TRM: when q_halt > 0)."""
+    return q_halt > (torch.zeros_like(q_halt) if config.no_continue else q_continue)
+
+
 def act_segment(
     net,
     carry: ACTCarry,
@@ -80,8 +85,7 @@ def act_segment(
         is_last = steps >= config.halt_max_steps
         halted = is_last
         if config.halt_max_steps > 1 and (training or config.eval_halting):
-            halt_threshold = torch.zeros_like(q_halt) if config.no_continue else q_continue
-            halted = halted | (q_halt > halt_threshold)
+            halted = halted | wants_to_halt(q_halt, q_continue, config)
         if training and config.halt_max_steps > 1:
             # Exploration: some rows are made to run at least k segments, k uniform in 2..max.
             size = steps.shape[0]
@@ -114,6 +118,7 @@ class SegmentLoss:
     steps: torch.Tensor
     q_halt: torch.Tensor  # [B] halting logits (their sigmoid is the model's confidence)
     predictions: torch.Tensor  # [B, seq] argmax tokens
+    exact_by_segment: torch.Tensor | None = None  # [B, segments]: exact if stopped there (evaluation)
 
     PER_ROW = ("token_accuracy", "exact", "q_halt_correct", "steps", "q_halt", "predictions")
 

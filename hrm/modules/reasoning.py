@@ -17,7 +17,9 @@ from omegaconf import DictConfig, OmegaConf
 from torchmetrics import MeanMetric
 
 from hrm.errors import VocabularyMismatchError
-from hrm.modules.act import ACTCarry, ACTConfig, SegmentLoss, act_segment, initial_act_carry, segment_loss
+from hrm.modules.act import (
+    ACTCarry, ACTConfig, SegmentLoss, act_segment, initial_act_carry, segment_loss, wants_to_halt,
+)
 from hrm.modules.losses import IGNORE_LABEL, token_loss_fn
 from hrm.optim import OptimizerGroup, SparseSignSGD, warmup_then_constant
 
@@ -102,6 +104,8 @@ class ReasoningModule(L.LightningModule):
     def _log_losses(self, stage: str, result, on_step: bool, batch_size: int) -> None:
         values = (result.total.detach(), result.lm_loss, result.q_halt_loss, result.q_continue_loss)
         for key, value in zip(LOSS_KEYS, values):
+            if key == "q_continue_loss" and stage != "train":
+                continue  # the continue target is a training-time bootstrap: there is none to score here
             self.log(
                 f"{stage}/{key}", value, on_step=on_step, on_epoch=not on_step, batch_size=batch_size,
                 prog_bar=key == "loss",
@@ -121,33 +125,46 @@ class ReasoningModule(L.LightningModule):
 
     # --- evaluation: every row runs to halting -----------------------------------------------------
     def run_to_halt(self, batch: dict[str, torch.Tensor]) -> SegmentLoss:
-        """Evaluate `batch` from a fresh carry. Each row's figures are those of the segment where it first
-        halted: after all halt_max_steps segments, or earlier where `act.eval_halting` lets its Q head decide."""
+        """Evaluate `batch` from a fresh carry. Every row runs all halt_max_steps segments; its figures are
+        those of the segment where it stops: the last, or with `act.eval_halting` the first where its Q
+        head says halt. `exact_by_segment` records, per row, whether stopping at each segment was right."""
+        run_all = dataclasses.replace(self.act_config, eval_halting=False)
         carry = initial_act_carry(self.net, batch)
-        done = torch.zeros_like(carry.halted)
+        stopped = torch.zeros_like(carry.halted)
         kept: SegmentLoss | None = None
+        exact_by_segment = []
         for _ in range(self.act_config.halt_max_steps):
-            carry, out = act_segment(self.net, carry, batch, self.act_config, training=False)
+            carry, out = act_segment(self.net, carry, batch, run_all, training=False)
             result = segment_loss(carry, out, self.token_loss)
-            newly = carry.halted & ~done
-            kept = result if kept is None else kept.merge_rows(result, newly)
-            done |= carry.halted
-            if bool(done.all()):
-                break
-        kept.valid = done & (batch["labels"] != IGNORE_LABEL).any(-1)
+            exact_by_segment.append(result.exact)
+            stop = carry.halted.clone()  # True on the last segment
+            if self.act_config.eval_halting:
+                stop |= wants_to_halt(out.q_halt, out.q_continue, self.act_config)
+            kept = result if kept is None else kept.merge_rows(result, stop & ~stopped)
+            stopped |= stop
+        kept.valid = (batch["labels"] != IGNORE_LABEL).any(-1)
+        kept.exact_by_segment = torch.stack(exact_by_segment, dim=-1)
         return kept
 
-    def _eval_step(self, stage: str, batch: dict[str, torch.Tensor]) -> None:
+    def _eval_step(self, stage: str, batch: dict[str, torch.Tensor]) -> SegmentLoss:
         self.check_token_range(batch)
         result = self.run_to_halt(batch)
         self._log_losses(stage, result, on_step=False, batch_size=batch["inputs"].shape[0])
         self._log_rows(stage, result, on_step=False)
+        return result
 
     def validation_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> None:
         self._eval_step("val", batch)
 
-    def test_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> None:
-        self._eval_step("test", batch)
+    def test_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> dict[str, torch.Tensor]:
+        """Also returns each row's outputs, for task-level evaluation (e.g. ARC voting) in a callback."""
+        result = self._eval_step("test", batch)
+        return {
+            "predictions": result.predictions,
+            "q_halt": result.q_halt,
+            "steps": result.steps,
+            "exact_by_segment": result.exact_by_segment,
+        }
 
     # --- optimizers --------------------------------------------------------------------------------
     def configure_optimizers(self):

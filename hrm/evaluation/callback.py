@@ -1,0 +1,102 @@
+"""ARCEvaluation: the test stage of an ARC experiment, from per-row predictions to pass@2 and pictures.
+
+The ReasoningModule's test_step returns each row's predicted tokens, halting confidence and segments;
+this callback maps every row back to its (task, test pair, augmentation) through the DataModule,
+votes across the augmented variants, scores by the ARC Prize rule and writes, into the run dir:
+`submission.json`, `per_task.csv`, `pictures/` (per-task PNGs and a contact sheet), and
+`halting.csv` / `halting.png` (exact accuracy had every row stopped after 1..max segments).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import lightning as L
+import numpy as np
+
+from hrm.evaluation.halting import SegmentCurve
+from hrm.evaluation.pictures import render_all
+from hrm.evaluation.scoring import score, truths_from_tasks, write_per_task_csv, write_submission
+from hrm.evaluation.voting import Prediction, attempts_for_pairs, count_variants, vote
+
+
+class ARCEvaluation(L.Callback):
+    def __init__(self, output_dir: str, pictures: int = 16, failures_only: bool = False):
+        """output_dir: where the files go (the run dir). pictures: how many tasks to draw (0: none).
+        failures_only: draw only tasks not fully solved."""
+        self.output_dir = Path(output_dir)
+        self.pictures, self.failures_only = pictures, failures_only
+        self._reset()
+
+    def _reset(self) -> None:
+        self.predictions: list[Prediction] = []
+        self.correct_by_segment: list[np.ndarray] = []
+        self.halted_at: list[np.ndarray] = []
+
+    def on_test_epoch_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self._reset()
+
+    def on_test_batch_end(self, trainer, pl_module, outputs, batch, batch_idx, dataloader_idx=0) -> None:
+        datamodule = trainer.datamodule
+        tokens = outputs["predictions"].cpu().numpy().astype(np.uint8)  # vocab 12: 1 byte a cell
+        q_halt = outputs["q_halt"].float().cpu().numpy()
+        steps = outputs["steps"].cpu().numpy()
+        for row, sample_index in enumerate(batch["sample_index"].tolist()):
+            task_id, test_index, augmentation, _ = datamodule.describe("test", sample_index)
+            self.predictions.append(Prediction(task_id, test_index, augmentation, tokens[row],
+                                               float(q_halt[row]), int(steps[row])))
+        self.correct_by_segment.append(outputs["exact_by_segment"].cpu().numpy())
+        self.halted_at.append(steps)
+
+    def on_test_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        if not self.predictions:
+            return
+        datamodule = trainer.datamodule
+        evaluated = {p.task_id for p in self.predictions}
+        tasks = [task for task in datamodule.test_dataset.tasks if task.id in evaluated]
+        truths = truths_from_tasks(tasks)
+        candidates = vote(self.predictions, datamodule.canvas)
+        scores, rows = score(candidates, truths, count_variants(self.predictions))
+        attempts = attempts_for_pairs(candidates)
+
+        self.output_dir.mkdir(parents=True, exist_ok=True)
+        write_submission(self.output_dir / "submission.json", attempts)
+        write_per_task_csv(self.output_dir / "per_task.csv", rows)
+        curve = SegmentCurve(np.concatenate(self.correct_by_segment), np.concatenate(self.halted_at))
+        curve.write_table(self.output_dir / "halting.csv")
+        curve.plot(self.output_dir / "halting.png")
+        pictures = []
+        if self.pictures > 0:
+            pictures = render_all(tasks, attempts, truths, self.output_dir / "pictures",
+                                  first_k=self.pictures, failures_only=self.failures_only)
+
+        metrics = {
+            "arc/pass@1": scores.pass_at_1,
+            "arc/pass@2": scores.pass_at_2,
+            "arc/all_correct@2": scores.all_correct_at_2,
+            "arc/num_tasks": float(scores.num_tasks),
+            "arc/num_test_outputs": float(scores.num_test_outputs),
+            "arc/num_variants": float(scores.num_variants),
+            "arc/mean_segments": curve.mean_segments,
+        }
+        for segments, accuracy in zip(curve.segments, curve.accuracy):
+            metrics[f"arc/exact_accuracy_after_{segments}_segments"] = float(accuracy)
+        for key, value in metrics.items():
+            pl_module.log(key, value)
+        self._log_images(trainer)
+        print(
+            f"ARC evaluation: pass@2 {scores.pass_at_2:.4f}, pass@1 {scores.pass_at_1:.4f}, "
+            f"all-correct@2 {scores.all_correct_at_2:.4f} (ARC Prize rule; all-correct is HRM's stricter one) "
+            f"over {scores.num_tasks} tasks, {scores.num_test_outputs} test outputs, "
+            f"{scores.num_variants} augmented variants; mean segments {curve.mean_segments:.2f}\n"
+            f"  files: {self.output_dir}/submission.json, per_task.csv, halting.csv/png"
+            + (f", pictures/ ({len(pictures)} tasks)" if pictures else "")
+        )
+
+    def _log_images(self, trainer: L.Trainer) -> None:
+        sheet = self.output_dir / "pictures" / "contact_sheet.png"
+        for logger in trainer.loggers:
+            if hasattr(logger, "log_image"):  # wandb
+                images = [str(sheet)] if sheet.exists() else []
+                images.append(str(self.output_dir / "halting.png"))
+                logger.log_image(key="arc/pictures", images=images)
