@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import sys
 import uuid
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +24,20 @@ from hrm.utils import resolvers  # noqa: F401  (registers ${cpu_precision:})
 from hrm.utils.checkpoints import check_compatible, read_checkpoint, resume_checkpoint
 from hrm.utils.io import atomic_write_json
 
-RUN_INFO = "run_info.json"  # beside the checkpoints: what a resumed run must find again (wandb run id)
+RUN_INFO = "run_info.json"
+# Warnings that are expected by design here and only bury the ones that matter.
+EXPECTED_WARNINGS = (
+    r"Precision .* is not supported by the model summary",  # the summary just counts fp32 bytes
+    r".*isinstance\(treespec, LeafSpec\)",  # a deprecation inside Lightning itself
+    r"Checkpoint directory .* exists and is not empty",  # checkpoints/<experiment>/ is stable on purpose
+    r"You're resuming from a checkpoint that ended before the epoch ended",  # our sampler resumes exactly
+    r"The '.*dataloader' does not have many workers",  # data.num_workers is a config choice
+)
+
+
+def silence_expected_warnings() -> None:
+    for pattern in EXPECTED_WARNINGS:
+        warnings.filterwarnings("ignore", message=pattern)  # beside the checkpoints: what a resumed run must find again (wandb run id)
 
 
 def bind_model_to_data(model_cfg: DictConfig, datamodule: Any) -> None:
@@ -107,6 +121,7 @@ def final_metrics(trainer: L.Trainer) -> dict[str, float]:
 
 def run(cfg: DictConfig) -> dict[str, float]:
     """Train (and validate) the composed config; returns the final metrics also written to metrics.json."""
+    silence_expected_warnings()
     L.seed_everything(cfg.seed, workers=True)
     output_dir = Path(cfg.paths.output_dir)
 
@@ -127,15 +142,17 @@ def run(cfg: DictConfig) -> dict[str, float]:
     callbacks = build_callbacks(cfg, has_logger=bool(loggers))
     trainer: L.Trainer = hydra.utils.instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False)
 
+    metrics: dict[str, float] = {}
     if cfg.train:
         trainer.fit(model, datamodule=datamodule, ckpt_path=ckpt_path, weights_only=True)
+        metrics.update(final_metrics(trainer))  # the test stage below replaces callback_metrics
     if cfg.test or not cfg.train:
         if not cfg.train and ckpt_path is None:
             raise UserError("train=false evaluates a checkpoint: give ckpt_path=<file>, or train this experiment first")
         # After training: the weights in memory. Without training: the checkpoint's.
         trainer.test(model, datamodule=datamodule, ckpt_path=None if cfg.train else ckpt_path, weights_only=True)
 
-    metrics = final_metrics(trainer)
+    metrics = dict(sorted({**metrics, **final_metrics(trainer)}.items()))
     atomic_write_json(output_dir / "metrics.json", metrics)
     OmegaConf.save(cfg, output_dir / "config_resolved.yaml", resolve=True)
     report(cfg, trainer, loggers, metrics)
@@ -144,14 +161,16 @@ def run(cfg: DictConfig) -> dict[str, float]:
 
 
 def report(cfg: DictConfig, trainer: L.Trainer, loggers: list, metrics: dict[str, float]) -> None:
-    shown = {k: v for k, v in metrics.items() if k.startswith("val/")} or metrics
+    headline = ("val/", "test/", "arc/pass", "arc/all_correct", "arc/num_", "arc/mean_segments")
+    shown = {k: v for k, v in metrics.items() if k.startswith(headline)} or metrics
     lines = ["", "results:"]
-    lines += [f"  {key:<28} {value:.4f}" for key, value in shown.items()]
+    lines += [f"  {key:<24} {value:.4f}" for key, value in shown.items()]
     lines.append(f"  run dir:      {cfg.paths.output_dir}  (metrics.json, train.log)")
     lines.append(f"  checkpoints:  {cfg.paths.ckpt_dir}")
     for logger in loggers:
         if type(logger).__name__ == "WandbLogger":
-            lines.append(f"  wandb (offline): {logger.experiment.dir}  ->  `wandb sync` it to upload")
+            run_dir = Path(logger.experiment.dir).parent  # .../wandb/offline-run-<time>-<id>
+            lines.append(f"  wandb (offline): {run_dir}  (upload: wandb sync {run_dir})")
     print("\n".join(lines))
 
 

@@ -7,7 +7,7 @@ import sys
 import numpy as np
 import pytest
 
-from hrm.data.arc_tasks import ARCTask, load_arc_tasks
+from hrm.data.arc_tasks import ARCTask
 from hrm.data.augment import (
     IDENTITY,
     Augmentation,
@@ -19,9 +19,8 @@ from hrm.data.augment import (
 
 
 @pytest.fixture(scope="module")
-def tasks():
-    training, evaluation = load_arc_tasks("arc-agi-1")
-    return training + evaluation
+def tasks(arc1_tasks):
+    return arc1_tasks
 
 
 @pytest.fixture(scope="module")

@@ -3,7 +3,6 @@
 import numpy as np
 import pytest
 
-from hrm.data.arc_tasks import load_arc_tasks
 from hrm.data.grids import (
     EOS,
     IGNORE_LABEL,
@@ -18,9 +17,8 @@ from hrm.errors import DataFormatError
 
 
 @pytest.fixture(scope="module")
-def arc1_grids():
-    training, evaluation = load_arc_tasks("arc-agi-1")
-    return [g for task in training + evaluation for g in task.grids()]
+def arc1_grids(arc1_tasks):
+    return [g for task in arc1_tasks for g in task.grids()]
 
 
 def test_encode_decode_is_identity_on_every_arc_agi_1_grid(arc1_grids):

@@ -16,7 +16,7 @@ def test_train_false_evaluates_the_checkpoint_and_writes_the_arc_files(tmp_path)
                         "callbacks.arc_evaluation.pictures=2"], tmp_path)
     assert result.returncode == 0, result.stderr[-2000:]
     assert "ARC evaluation: pass@2" in result.stdout
-    (run_dir,) = [p.parent for p in (tmp_path / "experiments").rglob("arc_eval")]
+    run_dir = sorted(p.parent for p in (tmp_path / "experiments").rglob("arc_eval"))[-1]  # the newest run
     metrics = json.loads((run_dir / "metrics.json").read_text())
     for key in ("arc/pass@1", "arc/pass@2", "arc/all_correct@2", "arc/num_tasks", "arc/num_variants"):
         assert key in metrics
