@@ -8,32 +8,19 @@ import sys
 from pathlib import Path
 
 import pytest
-from hydra import compose, initialize_config_dir
-from hydra.core.global_hydra import GlobalHydra
-from omegaconf import DictConfig, open_dict
+from omegaconf import DictConfig
 
-import hrm.utils.resolvers  # noqa: F401  (registers ${cpu_precision:})
+from hrm.utils.compose import compose_train_config
 
 ROOT = Path(__file__).resolve().parents[1]
-CONFIG_DIR = str(ROOT / "configs")
 # Seconds-long runs: the debug=tiny overrides plus no wandb.
 TINY = ["debug=tiny", "logger=csv"]
-
-
-def compose_config(overrides: list[str], root: Path) -> DictConfig:
-    """The config `python train.py <overrides>` would run, writing under `root` instead of the repo."""
-    GlobalHydra.instance().clear()
-    with initialize_config_dir(version_base="1.3", config_dir=CONFIG_DIR):
-        cfg = compose(config_name="train", overrides=[f"paths.root_dir={root}", *overrides])
-    with open_dict(cfg):
-        cfg.paths.output_dir = str(root / "run")  # Hydra's runtime dir does not exist outside a launch
-    return cfg
 
 
 @pytest.fixture
 def make_config(tmp_path):
     def make(*overrides: str) -> DictConfig:
-        return compose_config(list(overrides), tmp_path)
+        return compose_train_config(list(overrides), tmp_path)
 
     return make
 

@@ -5,9 +5,10 @@ from __future__ import annotations
 import argparse
 import sys
 
+from hrm.bench import eval as eval_bench
 from hrm.bench import step
 
-BENCHMARKS = {"step": step}
+BENCHMARKS = {"step": step, "eval": eval_bench}
 
 
 def main(argv: list[str] | None = None) -> int:
