@@ -22,9 +22,9 @@ from hrm.data.tokenizers import tokenizer_vocab_size
 from hrm.errors import UserError, VocabularyMismatchError
 from hrm.utils import resolvers  # noqa: F401  (registers ${cpu_precision:})
 from hrm.utils.checkpoints import check_compatible, read_checkpoint, resume_checkpoint
-from hrm.utils.io import atomic_write_json
+from hrm.utils.io import atomic_write_json, atomic_write_text
 
-RUN_INFO = "run_info.json"
+RUN_INFO = "run_info.json"  # beside the checkpoints: what a resumed run must find again (wandb run id)
 # Warnings that are expected by design here and only bury the ones that matter.
 EXPECTED_WARNINGS = (
     r"Precision .* is not supported by the model summary",  # the summary just counts fp32 bytes
@@ -37,7 +37,7 @@ EXPECTED_WARNINGS = (
 
 def silence_expected_warnings() -> None:
     for pattern in EXPECTED_WARNINGS:
-        warnings.filterwarnings("ignore", message=pattern)  # beside the checkpoints: what a resumed run must find again (wandb run id)
+        warnings.filterwarnings("ignore", message=pattern)
 
 
 def bind_model_to_data(model_cfg: DictConfig, datamodule: Any) -> None:
@@ -72,7 +72,7 @@ def count_parameters(module: torch.nn.Module) -> tuple[int, int]:
 def build_loggers(cfg: DictConfig, resuming: bool) -> list:
     loggers = []
     ckpt_dir = Path(cfg.paths.ckpt_dir)
-    for name, logger_cfg in (cfg.get("logger") or {}).items():
+    for logger_cfg in (cfg.get("logger") or {}).values():
         if logger_cfg is None or "_target_" not in logger_cfg:
             continue
         if logger_cfg._target_.endswith("WandbLogger"):
@@ -97,7 +97,7 @@ def wandb_run_id(ckpt_dir: Path, resuming: bool) -> str:
 
 def build_callbacks(cfg: DictConfig, has_logger: bool) -> list:
     callbacks = []
-    for name, callback_cfg in (cfg.get("callbacks") or {}).items():
+    for callback_cfg in (cfg.get("callbacks") or {}).values():
         if callback_cfg is None or "_target_" not in callback_cfg:
             continue
         callback = hydra.utils.instantiate(callback_cfg)
@@ -154,7 +154,7 @@ def run(cfg: DictConfig) -> dict[str, float]:
 
     metrics = dict(sorted({**metrics, **final_metrics(trainer)}.items()))
     atomic_write_json(output_dir / "metrics.json", metrics)
-    OmegaConf.save(cfg, output_dir / "config_resolved.yaml", resolve=True)
+    atomic_write_text(output_dir / "config_resolved.yaml", OmegaConf.to_yaml(cfg, resolve=True))
     report(cfg, trainer, loggers, metrics)
     finish_loggers(loggers)
     return metrics
@@ -170,7 +170,10 @@ def report(cfg: DictConfig, trainer: L.Trainer, loggers: list, metrics: dict[str
     for logger in loggers:
         if type(logger).__name__ == "WandbLogger":
             run_dir = Path(logger.experiment.dir).parent  # .../wandb/offline-run-<time>-<id>
-            lines.append(f"  wandb (offline): {run_dir}  (upload: wandb sync {run_dir})")
+            if logger.experiment.offline:
+                lines.append(f"  wandb (offline): {run_dir}  (upload: wandb sync {run_dir})")
+            else:
+                lines.append(f"  wandb: {logger.experiment.url}")
     print("\n".join(lines))
 
 
