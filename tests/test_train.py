@@ -57,3 +57,14 @@ def test_a_killed_run_resumes_where_it_stopped_and_ends_with_the_same_weights(tm
     assert expected.keys() == got.keys()
     for key in expected:
         assert torch.equal(expected[key], got[key]), key
+
+
+def test_checkpoints_best_last_and_one_every_5_epochs_even_with_step_based_validation(make_config, tmp_path):
+    cfg = make_config("experiment=arc_tiny", *TINY, "trainer.max_steps=-1", "trainer.max_epochs=10",
+                      "trainer.val_check_interval=3", "trainer.check_val_every_n_epoch=null", "test=false")
+    run(cfg)
+    names = sorted(p.name for p in (tmp_path / "checkpoints" / "arc_tiny").glob("*.ckpt"))
+    assert names == ["best.ckpt", "epoch-004.ckpt", "epoch-009.ckpt", "last.ckpt"]
+    best = torch.load(tmp_path / "checkpoints" / "arc_tiny" / "best.ckpt", weights_only=True)
+    monitor = [v for k, v in best["callbacks"].items() if "val/exact_accuracy" in k]
+    assert monitor and monitor[0]["best_model_score"] is not None
