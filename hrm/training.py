@@ -135,7 +135,9 @@ def run(cfg: DictConfig) -> dict[str, float]:
 
     ckpt_path = resume_checkpoint(cfg.paths.ckpt_dir, cfg.get("ckpt_path"), bool(cfg.resume))
     if ckpt_path is not None:
-        check_compatible(ckpt_path, read_checkpoint(ckpt_path), model)
+        found = not cfg.get("ckpt_path")  # found by resume=true, not named by the user
+        hint = "; resume=false starts afresh (old checkpoints are kept), or set another experiment_name" if found else ""
+        check_compatible(ckpt_path, read_checkpoint(ckpt_path), model, hint)
         print(f"resuming from {ckpt_path}")
 
     loggers = build_loggers(cfg, resuming=ckpt_path is not None)

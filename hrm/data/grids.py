@@ -95,9 +95,10 @@ def decode_grid(tokens, canvas: int = 30) -> np.ndarray:
 
     Width = leading colour tokens of row 0; height = leading rows whose first `width` tokens are all
     colours. Anything after the first non-colour is ignored, so any token sequence decodes to something.
+    A token past the colours (a model with a larger vocabulary may predict one) is no colour either.
     """
     board = np.asarray(tokens).reshape(canvas, canvas)
-    is_colour = board >= COLOR_OFFSET
+    is_colour = (board >= COLOR_OFFSET) & (board < COLOR_OFFSET + NUM_COLORS)
     width = _leading_true(is_colour[0])
     if width == 0:
         return np.zeros((0, 0), dtype=np.uint8)

@@ -14,6 +14,7 @@ from pathlib import Path
 import lightning as L
 import numpy as np
 
+from hrm.data.grids import PAD, VOCAB_SIZE
 from hrm.evaluation.halting import SegmentCurve
 from hrm.evaluation.pictures import render_all
 from hrm.evaluation.scoring import score, truths_from_tasks, write_per_task_csv, write_submission
@@ -38,7 +39,9 @@ class ARCEvaluation(L.Callback):
 
     def on_test_batch_end(self, trainer, pl_module, outputs, batch, batch_idx, dataloader_idx=0) -> None:
         datamodule = trainer.datamodule
-        tokens = outputs["predictions"].cpu().numpy().astype(np.uint8)  # vocab 12: 1 byte a cell
+        tokens = outputs["predictions"].cpu().numpy()
+        # 1 byte a cell; a token past ARC's 12 (a model with a larger vocabulary) is no colour: PAD
+        tokens = np.where(tokens < VOCAB_SIZE, tokens, PAD).astype(np.uint8)
         q_halt = outputs["q_halt"].float().cpu().numpy()
         steps = outputs["steps"].cpu().numpy()
         for row, sample_index in enumerate(batch["sample_index"].tolist()):

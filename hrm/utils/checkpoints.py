@@ -31,8 +31,8 @@ def read_checkpoint(path: str | Path) -> dict:
     return checkpoint
 
 
-def check_compatible(path: str | Path, checkpoint: dict, model: torch.nn.Module) -> None:
-    """The checkpoint's tensors must match this model's names and shapes exactly."""
+def check_compatible(path: str | Path, checkpoint: dict, model: torch.nn.Module, hint: str = "") -> None:
+    """The checkpoint's tensors must match this model's names and shapes exactly; `hint` ends the error."""
     saved = checkpoint["state_dict"]
     expected = model.state_dict()
     missing = sorted(set(expected) - set(saved))
@@ -48,7 +48,7 @@ def check_compatible(path: str | Path, checkpoint: dict, model: torch.nn.Module)
     else:
         detail = f"{len(missing)} tensors missing (e.g. {missing[0]})" if missing else \
             f"{len(unexpected)} unexpected tensors (e.g. {unexpected[0]})"
-    raise CheckpointError(f"{path}: written by another model ({written_by}): {detail}")
+    raise CheckpointError(f"{path}: written by another model ({written_by}): {detail}{hint}")
 
 
 def resume_checkpoint(ckpt_dir: str | Path, ckpt_path: str | None, resume: bool) -> Path | None:

@@ -104,3 +104,11 @@ def test_validate_grid_errors_are_one_line_and_name_the_place(grid, message):
         validate_grid(grid, "f.json")
     assert str(error.value).startswith(message)
     assert "\n" not in str(error.value)
+
+
+def test_decode_stops_at_tokens_past_the_colours():
+    board = encode_grid(np.array([[1, 2, 3], [4, 5, 6]]), canvas=5).astype(np.int64)
+    board[1] = 163  # a model with a larger vocabulary may predict any id: row 0 ends after one cell
+    assert decode_grid(board, canvas=5).tolist() == [[1], [4]]
+    board[5] = 5000  # and now row 1 starts with one: the grid ends after one row
+    assert decode_grid(board, canvas=5).tolist() == [[1]]
