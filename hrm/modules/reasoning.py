@@ -64,7 +64,8 @@ class ReasoningModule(L.LightningModule):
         self.optimizer_config = optimizer
 
         self.metrics = torch.nn.ModuleDict(
-            {f"{stage}_": torch.nn.ModuleDict({key: MeanMetric() for key in ROW_METRICS}) for stage in STAGES}
+            {f"{stage}_": torch.nn.ModuleDict({key: MeanMetric() for key in LOSS_KEYS + ROW_METRICS})
+             for stage in STAGES}
         )
         self._carry: ACTCarry | None = None  # deep supervision's state across training steps
         # Exploration draws come from our own generator so that its state can be checkpointed.
@@ -84,7 +85,16 @@ class ReasoningModule(L.LightningModule):
                 f"(the data needs at least {top + 1}); build the model from the data's tokenizer"
             )
 
-    def _log_rows(self, stage: str, result, on_step: bool) -> None:
+    def _log_metric(self, stage: str, key: str, values: torch.Tensor, on_step: bool, weight=1.0) -> None:
+        """Through a torchmetrics MeanMetric: training logs each step's value (an epoch of ARC is ~80k
+        steps), evaluation the epoch's mean."""
+        metric = self.metrics[f"{stage}_"][key]  # ModuleDict keys may not shadow nn.Module.train
+        metric(values, weight)  # forward: accumulates, and caches this batch's value for on_step logging
+        self.log(f"{stage}/{key}", metric, on_step=on_step, on_epoch=not on_step,
+                 prog_bar=key in ("loss", "exact_accuracy"))
+
+    def _log_rows(self, stage: str, result: SegmentLoss, on_step: bool) -> None:
+        """Per-sequence figures, over the rows that halted on this segment."""
         valid = result.valid
         if not valid.any():
             return
@@ -95,21 +105,15 @@ class ReasoningModule(L.LightningModule):
             "steps": result.steps[valid].float(),
         }
         for key, values in rows.items():
-            metric = self.metrics[f"{stage}_"][key]  # ModuleDict keys may not shadow nn.Module.train
-            metric(values)  # forward: accumulates, and caches this batch's value for on_step logging
-            # Training logs each step's value (an epoch of ARC is ~80k steps); evaluation logs epoch means.
-            self.log(f"{stage}/{key}", metric, on_step=on_step, on_epoch=not on_step,
-                     prog_bar=key == "exact_accuracy")
+            self._log_metric(stage, key, values, on_step)
 
-    def _log_losses(self, stage: str, result, on_step: bool, batch_size: int) -> None:
+    def _log_losses(self, stage: str, result: SegmentLoss, on_step: bool, batch_size: int) -> None:
+        """Batch means, weighted by the batch size in the epoch's mean."""
         values = (result.total.detach(), result.lm_loss, result.q_halt_loss, result.q_continue_loss)
         for key, value in zip(LOSS_KEYS, values):
             if key == "q_continue_loss" and stage != "train":
                 continue  # the continue target is a training-time bootstrap: there is none to score here
-            self.log(
-                f"{stage}/{key}", value, on_step=on_step, on_epoch=not on_step, batch_size=batch_size,
-                prog_bar=key == "loss",
-            )
+            self._log_metric(stage, key, value, on_step, weight=float(batch_size))
 
     # --- training: one segment per step ------------------------------------------------------------
     def training_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> torch.Tensor:

@@ -75,9 +75,8 @@ def test_q_head_starts_at_continue():
     assert torch.allclose(q_logits, torch.full_like(q_logits, -5.0))
 
 
-@pytest.mark.parametrize("expansion,expected", [(4.0, 768), (4.0, 1536)])
-def test_swiglu_width_matches_hrm(expansion, expected):
+@pytest.mark.parametrize("hidden,expected", [(256, 768), (512, 1536)])
+def test_swiglu_width_matches_hrm(hidden, expected):
     from hrm.models.layers import swiglu_width
 
-    hidden = 256 if expected == 768 else 512
-    assert swiglu_width(hidden, expansion) == expected
+    assert swiglu_width(hidden, 4.0) == expected
