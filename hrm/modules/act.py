@@ -9,7 +9,7 @@ puzzle until it halts, then takes the puzzle at its position in the next batch a
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, fields, replace
 from typing import Any
 
 import torch
@@ -28,10 +28,25 @@ class ACTConfig:
 
 @dataclass
 class ACTCarry:
-    inner: Any  # the model's own recurrent state (e.g. HRMCarry)
+    inner: Any  # the model's own recurrent state, a dataclass of tensors (e.g. HRMCarry)
     steps: torch.Tensor  # [B] int32, segments run on the current puzzle
     halted: torch.Tensor  # [B] bool, the row finished at the last segment and will be replaced
     data: dict[str, torch.Tensor]  # the puzzle each row is working on
+
+    def state_dict(self) -> dict[str, Any]:
+        """Plain tensors in dicts: what a checkpoint loaded with weights_only=True can hold."""
+        inner = {f.name: getattr(self.inner, f.name) for f in fields(self.inner)}
+        return {"inner": inner, "steps": self.steps, "halted": self.halted, "data": dict(self.data)}
+
+    @classmethod
+    def from_state_dict(cls, state: dict[str, Any], inner_type: type) -> "ACTCarry":
+        return cls(inner=inner_type(**state["inner"]), steps=state["steps"], halted=state["halted"],
+                   data=dict(state["data"]))
+
+    def to(self, device: torch.device | str) -> "ACTCarry":
+        inner = type(self.inner)(**{f.name: getattr(self.inner, f.name).to(device) for f in fields(self.inner)})
+        data = {key: value.to(device) for key, value in self.data.items()}
+        return ACTCarry(inner, self.steps.to(device), self.halted.to(device), data)
 
 
 @dataclass

@@ -192,42 +192,18 @@ class ReasoningModule(L.LightningModule):
     def on_save_checkpoint(self, checkpoint: dict) -> None:
         state: dict[str, Any] = {"generator": self._generator.get_state()}
         if self._carry is not None:
-            inner = self._carry.inner
-            state["carry"] = {
-                "inner": {f.name: getattr(inner, f.name) for f in dataclasses.fields(inner)},
-                "steps": self._carry.steps,
-                "halted": self._carry.halted,
-                "data": dict(self._carry.data),
-            }
+            state["carry"] = self._carry.state_dict()
         checkpoint["reasoning_state"] = state
 
     def on_load_checkpoint(self, checkpoint: dict) -> None:
         state = checkpoint.get("reasoning_state", {})
         if "generator" in state:
             self._generator.set_state(state["generator"])
-        saved = state.get("carry")
-        if saved is not None:
-            size = saved["steps"].shape[0]
-            template = self.net.initial_carry(size, "cpu")
-            self._carry = ACTCarry(
-                inner=dataclasses.replace(template, **saved["inner"]),
-                steps=saved["steps"],
-                halted=saved["halted"],
-                data=dict(saved["data"]),
-            )
+        if state.get("carry") is not None:
+            inner_type = type(self.net.initial_carry(1, "cpu"))
+            self._carry = ACTCarry.from_state_dict(state["carry"], inner_type)
 
     def on_train_start(self) -> None:
         # A carry restored from a checkpoint was loaded on the CPU; follow the model to its device.
         if self._carry is not None:
-            self._carry = _carry_to(self._carry, self.device)
-
-
-def _carry_to(carry: ACTCarry, device: torch.device) -> ACTCarry:
-    inner = carry.inner
-    moved = {f.name: getattr(inner, f.name).to(device) for f in dataclasses.fields(inner)}
-    return ACTCarry(
-        inner=dataclasses.replace(inner, **moved),
-        steps=carry.steps.to(device),
-        halted=carry.halted.to(device),
-        data={k: v.to(device) for k, v in carry.data.items()},
-    )
+            self._carry = self._carry.to(self.device)
