@@ -36,9 +36,11 @@ def state_dict(path: Path) -> dict:
     return torch.load(path, weights_only=True)["state_dict"]
 
 
-def test_a_killed_run_resumes_where_it_stopped_and_ends_with_the_same_weights(tmp_path):
+@pytest.mark.parametrize("accumulate", [1, 2])
+def test_a_killed_run_resumes_where_it_stopped_and_ends_with_the_same_weights(tmp_path, accumulate):
     # debug=tiny: 2 tasks x 3 variants, batch 4 -> a few batches per epoch, so 7 steps cross epochs.
-    args = ["experiment=arc_tiny", *TINY, "trainer.max_steps=7", "callbacks.last.every_n_train_steps=3"]
+    args = ["experiment=arc_tiny", *TINY, "trainer.max_steps=7", "callbacks.last.every_n_train_steps=3",
+            f"trainer.accumulate_grad_batches={accumulate}", "test=false"]
     straight = run_train(args, tmp_path / "straight")
     assert straight.returncode == 0, straight.stderr[-2000:]
 
