@@ -106,7 +106,11 @@ class ARCDataset(Dataset):
         }
 
     def describe(self, i: int) -> tuple[str, int, Augmentation, tuple[int, int]]:
-        v, p, _, _, offset = self._sample(int(i))
+        i = int(i)
+        v, p = int(self.sample_variant[i]), int(self.sample_pair[i])
+        # Only a translated sample needs its grids built to know its offset; evaluation calls this for
+        # every row it scores, on untranslated samples.
+        offset = self._sample(i)[4] if self.translate else (0, 0)
         task = self.tasks[int(self.variants.task[v])]
         return task.id, int(self.pair_index[p]), self.variants.augmentation(v), offset
 
