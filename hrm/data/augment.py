@@ -131,3 +131,36 @@ def random_offset(rng: np.random.Generator, shapes, canvas: int) -> tuple[int, i
     slack_r = max(canvas - max_h - 1, 0)
     slack_c = max(canvas - max_w - 1, 0)
     return int(rng.integers(0, slack_r + 1)), int(rng.integers(0, slack_c + 1))
+
+
+@dataclass
+class Variants:
+    """All (task, augmentation) puzzles, grouped by task. Variant v has puzzle id v + 1 (0 = none)."""
+
+    task: np.ndarray  # int32 [V]: index into the task list
+    dihedral: np.ndarray  # uint8 [V]
+    colour_perm: np.ndarray  # uint8 [V, 10]
+    first: np.ndarray  # int64 [T]: the first variant of each task; task t owns first[t]:first[t+1]
+    count: np.ndarray  # int64 [T]
+
+    @classmethod
+    def build(cls, tasks: list, num_aug: int, seed: int) -> "Variants":
+        tables = [augmentation_table(task, num_aug, seed) for task in tasks]
+        count = np.array([len(d) for d, _ in tables], dtype=np.int64)
+        return cls(
+            task=np.repeat(np.arange(len(tasks), dtype=np.int32), count),
+            dihedral=np.concatenate([d for d, _ in tables]),
+            colour_perm=np.concatenate([p for _, p in tables]),
+            first=np.cumsum(count) - count,
+            count=count,
+        )
+
+    @classmethod
+    def from_arrays(cls, task: np.ndarray, dihedral: np.ndarray, colour_perm: np.ndarray) -> "Variants":
+        """The table again from its per-variant arrays (as a precomputed dataset stores them); every task
+        has at least its identity variant, so the counts per task follow from `task`."""
+        count = np.bincount(task).astype(np.int64)
+        return cls(task=task, dihedral=dihedral, colour_perm=colour_perm, first=np.cumsum(count) - count, count=count)
+
+    def augmentation(self, v: int) -> Augmentation:
+        return Augmentation(int(self.dihedral[v]), tuple(self.colour_perm[v].tolist()))
