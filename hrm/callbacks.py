@@ -16,11 +16,11 @@ class SimulatedCrash(L.Callback):
     It fires at the start of the next batch, so every checkpoint due at `at_step` has been written.
     """
 
-    def __init__(self, at_step: int):
-        self.at_step = at_step
+    def __init__(self, at_step: int | None):
+        self.at_step = at_step  # None: never
 
     def on_train_batch_start(self, trainer: L.Trainer, *args) -> None:
-        if trainer.global_step >= self.at_step:
+        if self.at_step is not None and trainer.global_step >= self.at_step:
             os.kill(os.getpid(), signal.SIGKILL)
 
 

@@ -18,9 +18,9 @@ import torch
 from lightning.pytorch.callbacks import LearningRateMonitor
 from omegaconf import DictConfig, OmegaConf, open_dict
 
-from hrm.data.tokenizers import tokenizer_vocab_size
-from hrm.errors import UserError, VocabularyMismatchError
+from hrm.errors import UserError
 from hrm.utils import resolvers  # noqa: F401  (registers ${cpu_precision:})
+from hrm.utils.cli import one_line_errors
 from hrm.utils.checkpoints import check_compatible, read_checkpoint, resume_checkpoint
 from hrm.utils.io import atomic_write_json, atomic_write_text
 
@@ -40,26 +40,11 @@ def silence_expected_warnings() -> None:
         warnings.filterwarnings("ignore", message=pattern)
 
 
-def bind_model_to_data(model_cfg: DictConfig, datamodule: Any) -> None:
-    """Fill the net's data-derived sizes in from the DataModule (or the model's tokenizer): the vocabulary
-    size is never typed twice, so token ids cannot overflow the embedding table."""
-    tokenizer = model_cfg.get("tokenizer")
-    vocab_size = tokenizer_vocab_size(tokenizer) if tokenizer else datamodule.vocab_size
-    source = f"tokenizer {tokenizer!r}" if tokenizer else f"the data ({type(datamodule).__name__})"
-    if vocab_size < datamodule.vocab_size:
-        raise VocabularyMismatchError(
-            f"the data uses {datamodule.vocab_size} token ids but {source} gives the model only {vocab_size}"
-        )
-    typed = model_cfg.net.get("vocab_size")
-    if typed is not None and typed != vocab_size:
-        raise VocabularyMismatchError(
-            f"model.net.vocab_size={typed} does not match the {vocab_size} tokens of {source}; "
-            "the vocabulary size is derived from the data, drop the override"
-        )
-    with open_dict(model_cfg):
-        model_cfg.net.vocab_size = vocab_size
-        model_cfg.net.seq_len = datamodule.seq_len
-        model_cfg.net.num_puzzle_identifiers = getattr(datamodule, "num_puzzle_identifiers", 0)
+def bind_model_to_data(model_cfg: DictConfig, datamodule: Any, checkpoint: dict | None = None) -> None:
+    """Fill in what the model takes from the data (vocabulary and sequence sizes, a vocabulary built from
+    the training texts): each LightningModule class knows what it needs (`bind_to_data`)."""
+    module_class = hydra.utils.get_class(model_cfg._target_)
+    module_class.bind_to_data(model_cfg, datamodule, checkpoint)
 
 
 def count_parameters(module: torch.nn.Module) -> tuple[int, int]:
@@ -126,18 +111,20 @@ def run(cfg: DictConfig) -> dict[str, float]:
     output_dir = Path(cfg.paths.output_dir)
 
     datamodule = hydra.utils.instantiate(cfg.data)
+    datamodule.prepare_data()  # e.g. collect the agent logs on first use
     datamodule.setup("fit")
-    bind_model_to_data(cfg.model, datamodule)
+    ckpt_path = resume_checkpoint(cfg.paths.ckpt_dir, cfg.get("ckpt_path"), bool(cfg.resume))
+    checkpoint = read_checkpoint(ckpt_path) if ckpt_path is not None else None
+    bind_model_to_data(cfg.model, datamodule, checkpoint)
     model = hydra.utils.instantiate(cfg.model)
     total, dense = count_parameters(model)
     print(f"model: {type(model.net).__name__} with {dense:,} parameters"
           + (f" (+{total - dense:,} in the puzzle-embedding table)" if total != dense else ""))
 
-    ckpt_path = resume_checkpoint(cfg.paths.ckpt_dir, cfg.get("ckpt_path"), bool(cfg.resume))
     if ckpt_path is not None:
         found = not cfg.get("ckpt_path")  # found by resume=true, not named by the user
         hint = "; resume=false starts afresh (old checkpoints are kept), or set another experiment_name" if found else ""
-        check_compatible(ckpt_path, read_checkpoint(ckpt_path), model, hint)
+        check_compatible(ckpt_path, checkpoint, model, hint)
         print(f"resuming from {ckpt_path}")
 
     loggers = build_loggers(cfg, resuming=ckpt_path is not None)
@@ -163,10 +150,11 @@ def run(cfg: DictConfig) -> dict[str, float]:
 
 
 def report(cfg: DictConfig, trainer: L.Trainer, loggers: list, metrics: dict[str, float]) -> None:
-    headline = ("val/", "test/", "arc/pass", "arc/all_correct", "arc/num_", "arc/mean_segments")
+    headline = ("val/", "test/", "arc/pass", "arc/all_correct", "arc/num_", "arc/mean_segments", "scenarios/",
+                "switch/")
     shown = {k: v for k, v in metrics.items() if k.startswith(headline)} or metrics
     lines = ["", "results:"]
-    lines += [f"  {key:<24} {value:.4f}" for key, value in shown.items()]
+    lines += [f"  {key:<34} {value:.4f}" for key, value in shown.items()]
     lines.append(f"  run dir:      {cfg.paths.output_dir}  (metrics.json, train.log)")
     lines.append(f"  checkpoints:  {cfg.paths.ckpt_dir}")
     for logger in loggers:
@@ -189,8 +177,7 @@ def finish_loggers(loggers: list) -> None:
 
 def main(cfg: DictConfig) -> dict[str, float] | None:
     """train.py's body: a UserError becomes one line on stderr and exit code 2."""
-    try:
-        return run(cfg)
-    except UserError as error:
-        print(f"error: {error}", file=sys.stderr)
-        sys.exit(error.exit_code)
+    result = one_line_errors(lambda: run(cfg))
+    if isinstance(result, int):
+        sys.exit(result)
+    return result

@@ -18,20 +18,30 @@ def options(group: str) -> list[str]:
 @pytest.mark.parametrize("experiment", options("experiment"))
 def test_every_experiment_composes_with_its_name(make_config, experiment):
     cfg = make_config(f"experiment={experiment}")
-    assert cfg.experiment_name == experiment
+    assert cfg.experiment_name.startswith(experiment)
     OmegaConf.resolve(cfg)  # every interpolation resolves
-    assert cfg.paths.ckpt_dir.endswith(f"checkpoints/{experiment}")
+    assert cfg.paths.ckpt_dir.endswith(f"checkpoints/{cfg.experiment_name}")
+
+
+# The experiment each kind of model trains in (its data).
+EXPERIMENT_OF = {"hrm.modules.reasoning.ReasoningModule": "arc_tiny", "hrm.modules.policy.PolicyModule": "agent_imitation"}
 
 
 @pytest.mark.parametrize("model", options("model"))
-def test_every_model_config_instantiates_sized_by_the_data(make_config, model):
-    cfg = make_config(f"model={model}", *["debug=tiny"])
+def test_every_model_config_instantiates_sized_by_its_data(make_config, model):
+    experiment = EXPERIMENT_OF[make_config(f"model={model}").model._target_]
+    cfg = make_config(f"experiment={experiment}", f"model={model}", "debug=tiny")
     datamodule = hydra.utils.instantiate(cfg.data)
+    datamodule.prepare_data()
     datamodule.setup("fit")
     bind_model_to_data(cfg.model, datamodule)
     module = hydra.utils.instantiate(cfg.model)
-    assert module.net.config.seq_len == datamodule.seq_len
-    assert module.vocab_size >= datamodule.vocab_size
+    if experiment == "arc_tiny":
+        assert module.net.config.seq_len == datamodule.seq_len
+        assert module.vocab_size >= datamodule.vocab_size
+    else:  # a policy reads texts: its own tokenizer sizes the embedding
+        assert module.net.backbone.embed_tokens.num_embeddings == module.vocab_size
+        assert int(module.encode(datamodule.train_texts()).max()) < module.vocab_size
     assert count_parameters(module)[0] > 0
 
 
@@ -57,11 +67,18 @@ def test_every_logger_and_the_callbacks_instantiate(make_config, logger, monkeyp
 
 
 def test_command_line_group_wins_over_the_experiments_choice(make_config):
-    assert make_config("experiment=arc_full").model.net.H_layers == 4
-    cfg = make_config("experiment=arc_full", "model=hrm_gpt2vocab")
+    assert make_config("experiment=agent_imitation").model.tokenizer == "words"
+    cfg = make_config("experiment=agent_imitation", "model=hrm_gpt2vocab")
     assert cfg.model.tokenizer == "gpt2" and cfg.model.net.H_layers == 3
-    # the experiment's own overrides of other groups still apply
-    assert cfg.data.num_aug == 500 and cfg.trainer.accumulate_grad_batches == 2
+    # the experiment's own overrides of other groups still apply, and its checkpoints are the model's own
+    assert cfg.trainer.max_epochs == 20 and cfg.data._target_.endswith("AgentLogDataModule")
+    assert cfg.experiment_name == "agent_imitation_hrm_gpt2vocab"
+
+
+def test_debug_tiny_shrinks_whichever_data_the_experiment_uses(make_config):
+    assert make_config("experiment=arc_full", "debug=tiny").data.max_tasks == 2
+    assert make_config("experiment=agent_imitation", "debug=tiny").data.collect.episodes == 5
+    assert make_config("experiment=agent_imitation").data.collect.episodes == 22
 
 
 def test_arc_full_is_the_seeds_recipe(make_config):

@@ -56,16 +56,36 @@ def test_hand_typed_vocabulary_smaller_than_the_data_names_both_sizes(tmp_path):
 
 
 def test_gpt2_ids_never_reach_a_smaller_embedding(make_config):
-    class GPT2Data:  # a text dataset tokenized with GPT-2 declares the tokenizer's size
+    class GPT2Data:  # a token dataset tokenized with GPT-2 declares the tokenizer's size
         vocab_size, seq_len, num_puzzle_identifiers = 50257, 64, 0
 
-    for model in ("hrm_arc", "hrm_gpt2vocab"):  # the size follows the data / the model's tokenizer
-        cfg = make_config(f"model={model}")
-        bind_model_to_data(cfg.model, GPT2Data())
-        assert cfg.model.net.vocab_size == 50257
+    cfg = make_config("model=hrm_arc")  # a token-grid model is sized by its data
+    bind_model_to_data(cfg.model, GPT2Data())
+    assert cfg.model.net.vocab_size == 50257
     cfg = make_config("model=hrm_arc", "+model.net.vocab_size=1000")  # the seeds' 1,000-token HRM
     with pytest.raises(VocabularyMismatchError, match="1000.*50257"):
         bind_model_to_data(cfg.model, GPT2Data())
+
+
+def test_the_seeds_1000_token_hrm_over_gpt2_ids_is_refused_in_one_line(tmp_path):
+    result = run_train(["experiment=agent_imitation", "model=hrm_gpt2vocab", *TINY, "+model.net.vocab_size=1000"],
+                       tmp_path)
+    line = one_line_error(result)
+    assert "vocab_size=1000" in line and "50257" in line, line
+
+
+@pytest.mark.parametrize("content, problem", [
+    ('{"examples": [{"state": {', "not valid JSON: Expecting property name enclosed in double quotes at line 1"),
+    ("", "the file is empty"),
+    ('{"examples": [{"state": {}, "action": {}, "result": {}}]}', "example 0: state: missing field 'active_goals'"),
+])
+def test_a_bad_decision_log_gives_one_line_naming_the_file_and_the_item(tmp_path, content, problem):
+    log = tmp_path / "my_log.json"
+    log.write_text(content)
+    result = run_train(["experiment=agent_imitation", *TINY, f"data.path={log}", "data.collect=null"], tmp_path)
+    line = one_line_error(result)
+    assert "my_log.json" in line and problem in line, line
+    assert log.read_text() == content  # the user's file is never touched
 
 
 def test_token_ids_past_the_vocabulary_are_caught_before_the_embedding(make_config):

@@ -24,8 +24,25 @@ def test_hrm_arc_has_about_5_7_to_6_1_million_parameters(make_config):
     assert 5.7e6 <= dense <= 6.1e6, dense
 
 
-def test_hrm_gpt2vocab_has_about_29_million_parameters_and_the_gpt2_vocabulary(make_config):
-    module = build(make_config, "hrm_gpt2vocab", FakeData(12, 256))
+def policy(make_config, model: str):
+    cfg = make_config("experiment=agent_imitation", f"model={model}")  # its full size (the data is tiny anyway)
+    datamodule = hydra.utils.instantiate(cfg.data)
+    datamodule.prepare_data()
+    datamodule.setup("fit")
+    bind_model_to_data(cfg.model, datamodule)  # a `words` vocabulary is built from the logs
+    return hydra.utils.instantiate(cfg.model)
+
+
+def test_hrm_gpt2vocab_is_the_seeds_29m_hrm_without_its_vocabulary_output_table(make_config):
+    """The seeds' 29,138,898 parameters included a 50,257 x 256 output table over the vocabulary; a policy
+    reads its action from a 4-way head instead."""
+    module = policy(make_config, "hrm_gpt2vocab")
     assert module.vocab_size == tokenizer_vocab_size("gpt2") == 50257
     total, _ = count_parameters(module)
-    assert 28.5e6 <= total <= 30.5e6, total
+    seeds_without_output_table = 29_138_898 - 50257 * 256
+    assert 0.97 * seeds_without_output_table <= total <= 1.07 * seeds_without_output_table, total
+
+
+def test_hrm_agent_is_a_small_hrm_of_1_to_5_million_parameters(make_config):
+    total, _ = count_parameters(policy(make_config, "hrm_agent"))  # the seeds' original HRM: ~1-5M
+    assert 1e6 <= total <= 5e6, total

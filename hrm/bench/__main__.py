@@ -5,10 +5,11 @@ from __future__ import annotations
 import argparse
 import sys
 
+from hrm.bench import agent
 from hrm.bench import eval as eval_bench
 from hrm.bench import step
 
-BENCHMARKS = {"step": step, "eval": eval_bench}
+BENCHMARKS = {"step": step, "eval": eval_bench, "agent": agent}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -24,8 +24,8 @@ from hrm.data.arc_precomputed import load_precomputed
 from hrm.data.arc_tasks import ARCTask, check_task_ids, load_arc_tasks, select_tasks
 from hrm.data.augment import Augmentation, Variants, dihedral, random_offset
 from hrm.data.grids import VOCAB_SIZE, encode_grid, labels_from_tokens
-from hrm.data.sampling import ResumableRandomSampler
-from hrm.errors import CheckpointError, UserError
+from hrm.data.sampling import ResumableSampling
+from hrm.errors import UserError
 
 log = logging.getLogger(__name__)
 SPLITS = ("hrm", "holdout")
@@ -88,7 +88,7 @@ class ARCDataset(Dataset):
         return task.id, int(self.pair_index[p]), self.variants.augmentation(v), offset
 
 
-class ARCDataModule(L.LightningDataModule):
+class ARCDataModule(ResumableSampling, L.LightningDataModule):
     def __init__(
         self,
         source: str = "arc-agi-1",
@@ -135,7 +135,6 @@ class ARCDataModule(L.LightningDataModule):
         self.seq_len = canvas * canvas
         self.train_dataset: ARCDataset | None = None
         self.val_dataset: ARCDataset | None = None
-        self._resume = {"epoch": 0, "samples_done": 0}
         self._tasks: tuple[list[ARCTask], int, Variants] | None = None
         self._test_dataset: ARCDataset | None = None
 
@@ -222,19 +221,7 @@ class ARCDataModule(L.LightningDataModule):
                 f"ARC training set has {len(self.train_dataset)} samples, fewer than one batch of"
                 f" {self.batch_size} (lower data.batch_size or use more tasks/augmentations)"
             )
-        sampler = ResumableRandomSampler(len(self.train_dataset), seed=self.seed)
-        if self._resume["samples_done"] > len(self.train_dataset):
-            raise CheckpointError(
-                f"checkpoint resumes after sample {self._resume['samples_done']} of an epoch of"
-                f" {len(self.train_dataset)}: the data settings changed since it was saved"
-            )
-        sampler.resume(**self._resume)
-        # Start at the epoch Lightning is about to run. Its own set_epoch() comes after it has created
-        # the iterator, and with num_workers > 0 the workers draw indices at once; on a resumed run
-        # (or when configure_optimizers asks for trainer.estimated_stepping_batches, which builds the
-        # loader before the loops are restored) they would otherwise get epoch 0's order.
-        fit_epoch = self.trainer.fit_loop.epoch_progress.current.processed if self.trainer else 0
-        sampler.set_epoch(max(self._resume["epoch"], fit_epoch))
+        sampler = self.resumable_sampler(len(self.train_dataset), self.seed)
         # drop_last: the recurrent carry holds one row per batch slot, so every batch has the same size.
         return self._loader(self.train_dataset, self.batch_size, sampler=sampler, drop_last=True)
 
@@ -249,23 +236,3 @@ class ARCDataModule(L.LightningDataModule):
             dataset, batch_size=batch_size, sampler=sampler, shuffle=False, drop_last=drop_last,
             num_workers=self.num_workers, persistent_workers=self.num_workers > 0,
         )
-
-    # Exact resume. Lightning restores its batch counter from a checkpoint but not the DataLoader's
-    # position, so the checkpoint also records how far into its epoch the sampler was.
-    def state_dict(self) -> dict:
-        """{"epoch": the epoch to resume in, "samples_done": its samples already trained on}."""
-        trainer = self.trainer
-        if trainer is None:
-            return dict(self._resume)
-        # `processed` already counts the batch whose on_train_batch_end saves the checkpoint and is
-        # exact at on_validation_end too; the DataLoader's own position would be ahead (workers prefetch).
-        processed = trainer.fit_loop.epoch_loop.batch_progress.current.processed
-        if processed >= trainer.num_training_batches:
-            # The epoch is over (checkpoint at its last batch, at epoch end, or after fit): resume at
-            # the start of the next one. `started` counts it whether or not current_epoch has moved on.
-            return {"epoch": trainer.fit_loop.epoch_progress.current.started, "samples_done": 0}
-        return {"epoch": trainer.current_epoch, "samples_done": processed * self.batch_size}
-
-    def load_state_dict(self, state_dict: dict) -> None:
-        # Lightning calls this before it builds the train dataloader, whose sampler then skips ahead.
-        self._resume = {"epoch": int(state_dict["epoch"]), "samples_done": int(state_dict["samples_done"])}

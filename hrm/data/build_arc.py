@@ -35,6 +35,7 @@ from hrm.data.arc_precomputed import VARIANT_ARRAYS, metadata_for
 from hrm.data.grids import COLOR_OFFSET, IGNORE_LABEL, PAD, VOCAB_SIZE
 from hrm.errors import UserError
 from hrm.utils.io import atomic_write_json
+from hrm.utils.cli import ArgumentParser, int_at_least, one_line_errors
 
 CHUNK = 4096  # samples per batch written: a progress update every fraction of a second
 DATASET_NAMES = {"metadata.json", "task_ids.npy", "train", "val", *(f"{name}.npy" for name in VARIANT_ARRAYS)}
@@ -156,22 +157,8 @@ def check_output_dir(out: Path, force: bool) -> None:
         raise UserError(f"{out}: holds {foreign[0]!r}, which is not part of a dataset; not replacing it")
 
 
-class _Parser(argparse.ArgumentParser):
-    def error(self, message):  # one line, like every hrm error, instead of usage + message
-        raise UserError(f"{message} (see --help)")
-
-
-def _int_at_least(minimum: int):
-    def parse(text: str) -> int:
-        if not text.isdigit() or int(text) < minimum:
-            raise argparse.ArgumentTypeError(f"expected an integer >= {minimum}, got {text!r}")
-        return int(text)
-
-    return parse
-
-
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    p = _Parser(prog="python -m hrm.data.build_arc", description=__doc__.split("\n\n")[0],
+    p = ArgumentParser(prog="python -m hrm.data.build_arc", description=__doc__.split("\n\n")[0],
                 epilog="The data options mirror the data.* settings of configs/data/arc.yaml.")
     p.add_argument("--output-dir", required=True, type=Path, help="the dataset folder to write")
     p.add_argument("--source", default="arc-agi-1", help="arc-agi-1 | arc-agi-2 | a folder (default: arc-agi-1)")
@@ -181,37 +168,37 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--split", default="hrm", help="hrm | holdout (default: hrm)")
     p.add_argument("--val-num-aug", type=int, default=0, help="augmented variants per val pair (default: 0)")
     p.add_argument("--task-ids", type=lambda s: [t for t in s.split(",") if t], help="comma-separated task ids")
-    p.add_argument("--max-tasks", type=_int_at_least(1), help="keep the first N training and N evaluation tasks")
+    p.add_argument("--max-tasks", type=int_at_least(1), help="keep the first N training and N evaluation tasks")
     p.add_argument("--translate", action=argparse.BooleanOptionalAction, default=True,
                    help="random translation of training samples (default: on)")
     p.add_argument("--force", action="store_true", help="replace an existing dataset folder")
     # Off by default: on 2 shared cores, 1 or 2 workers were slower than none (the copies cost more).
-    p.add_argument("--workers", type=_int_at_least(0), default=0, help="processes encoding samples (default: 0)")
+    p.add_argument("--workers", type=int_at_least(0), default=0, help="processes encoding samples (default: 0)")
     return p.parse_args(argv)
 
 
 def main(argv: list[str] | None = None) -> int:
     try:
-        args = parse_args(argv)
-        check_output_dir(args.output_dir, args.force)
-        leftovers = sorted(args.output_dir.parent.glob(f"{args.output_dir.name}.partial-*"))
-        if leftovers:
-            names = ", ".join(map(str, leftovers))
-            print(f"note: left by an interrupted build (delete when no build is running): {names}", file=sys.stderr)
-        started = time.perf_counter()
-        datamodule = ARCDataModule(
-            source=args.source, num_aug=args.num_aug, seed=args.seed, canvas=args.canvas, task_ids=args.task_ids,
-            max_tasks=args.max_tasks, translate=args.translate, val_num_aug=args.val_num_aug, split=args.split,
-        )
-        datamodule.setup()
-        set_up = time.perf_counter()
-        metadata = build(datamodule, args.output_dir, args.workers, Console(stderr=True))
-    except UserError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return error.exit_code
+        return one_line_errors(lambda: build_from_args(parse_args(argv)))
     except KeyboardInterrupt:
         print("error: interrupted; nothing was written", file=sys.stderr)
         return 130
+
+
+def build_from_args(args: argparse.Namespace) -> int:
+    check_output_dir(args.output_dir, args.force)
+    leftovers = sorted(args.output_dir.parent.glob(f"{args.output_dir.name}.partial-*"))
+    if leftovers:
+        names = ", ".join(map(str, leftovers))
+        print(f"note: left by an interrupted build (delete when no build is running): {names}", file=sys.stderr)
+    started = time.perf_counter()
+    datamodule = ARCDataModule(
+        source=args.source, num_aug=args.num_aug, seed=args.seed, canvas=args.canvas, task_ids=args.task_ids,
+        max_tasks=args.max_tasks, translate=args.translate, val_num_aug=args.val_num_aug, split=args.split,
+    )
+    datamodule.setup()
+    set_up = time.perf_counter()
+    metadata = build(datamodule, args.output_dir, args.workers, Console(stderr=True))
     done = time.perf_counter()
     counts = metadata["counts"]
     size = sum(f.stat().st_size for f in args.output_dir.rglob("*") if f.is_file())

@@ -10,6 +10,8 @@ import numpy as np
 import torch
 from torch.utils.data import Sampler
 
+from hrm.errors import CheckpointError
+
 
 class ResumableRandomSampler(Sampler[int]):
     def __init__(self, num_samples: int, seed: int, shuffle: bool = True):
@@ -55,3 +57,48 @@ class ResumableRandomSampler(Sampler[int]):
 def epoch_seed(seed: int, epoch: int) -> int:
     """A 63-bit seed mixing (seed, epoch) so that no two pairs collide in practice (seed + epoch would)."""
     return int(np.random.SeedSequence([seed, epoch]).generate_state(1, np.uint64)[0] >> 1)
+
+
+class ResumableSampling:
+    """For a LightningDataModule: a training sampler that a checkpoint can resume mid-epoch.
+
+    Lightning restores its batch counter from a checkpoint but not the DataLoader's position, so the
+    checkpoint (through this state_dict) also records how far into its epoch the sampler was. The
+    DataModule needs `batch_size` and uses `resumable_sampler` in its `train_dataloader`."""
+
+    _resume = {"epoch": 0, "samples_done": 0}
+    batch_size: int
+
+    def resumable_sampler(self, num_samples: int, seed: int) -> ResumableRandomSampler:
+        sampler = ResumableRandomSampler(num_samples, seed=seed)
+        if self._resume["samples_done"] > num_samples:
+            raise CheckpointError(
+                f"checkpoint resumes after sample {self._resume['samples_done']} of an epoch of"
+                f" {num_samples}: the data settings changed since it was saved"
+            )
+        sampler.resume(**self._resume)
+        # Start at the epoch Lightning is about to run. Its own set_epoch() comes after it has created
+        # the iterator, and with num_workers > 0 the workers draw indices at once; on a resumed run
+        # (or when configure_optimizers asks for trainer.estimated_stepping_batches, which builds the
+        # loader before the loops are restored) they would otherwise get epoch 0's order.
+        fit_epoch = self.trainer.fit_loop.epoch_progress.current.processed if self.trainer else 0
+        sampler.set_epoch(max(self._resume["epoch"], fit_epoch))
+        return sampler
+
+    def state_dict(self) -> dict:
+        """{"epoch": the epoch to resume in, "samples_done": its samples already trained on}."""
+        trainer = self.trainer
+        if trainer is None:
+            return dict(self._resume)
+        # `processed` already counts the batch whose on_train_batch_end saves the checkpoint and is
+        # exact at on_validation_end too; the DataLoader's own position would be ahead (workers prefetch).
+        processed = trainer.fit_loop.epoch_loop.batch_progress.current.processed
+        if processed >= trainer.num_training_batches:
+            # The epoch is over (checkpoint at its last batch, at epoch end, or after fit): resume at
+            # the start of the next one. `started` counts it whether or not current_epoch has moved on.
+            return {"epoch": trainer.fit_loop.epoch_progress.current.started, "samples_done": 0}
+        return {"epoch": trainer.current_epoch, "samples_done": processed * self.batch_size}
+
+    def load_state_dict(self, state_dict: dict) -> None:
+        # Lightning calls this before it builds the train dataloader, whose sampler then skips ahead.
+        self._resume = {"epoch": int(state_dict["epoch"]), "samples_done": int(state_dict["samples_done"])}

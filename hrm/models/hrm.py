@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from hrm.models.layers import Linear, RotaryEmbedding, TransformerBlock, trunc_normal_
+from hrm.models.layers import Linear, RotaryEmbedding, TransformerBlock, halting_head, trunc_normal_
 
 
 def forward_dtype(device: torch.device) -> torch.dtype:
@@ -43,6 +43,7 @@ class HRMConfig:
     rope_theta: float = 10000.0
     norm_eps: float = 1e-5
     puzzle_emb: bool = True  # learn a vector per puzzle id, prepended as one prefix token
+    heads: bool = True  # the token and Q heads; off for a backbone whose states another head reads (a policy)
 
 
 @dataclass
@@ -91,11 +92,9 @@ class HRM(nn.Module):
         self.H_level = ReasoningLevel(cfg.H_layers, cfg)
         self.L_level = ReasoningLevel(cfg.L_layers, cfg)
 
-        self.lm_head = Linear(d, cfg.vocab_size)
-        # Q head starts at "continue" (halt logit -5): early in training every sequence uses all segments.
-        self.q_head = nn.Linear(d, 2, bias=True)
-        nn.init.zeros_(self.q_head.weight)
-        nn.init.constant_(self.q_head.bias, -5.0)
+        if cfg.heads:
+            self.lm_head = Linear(d, cfg.vocab_size)
+            self.q_head = halting_head(d, 2)
 
         # Fixed (not learned) initial states; persistent so a checkpoint reproduces them exactly.
         self.register_buffer("H_init", trunc_normal_(torch.empty(d), std=1.0), persistent=True)
@@ -131,8 +130,8 @@ class HRM(nn.Module):
             x = torch.cat((prefix, x), dim=1)
         return self.embed_scale * x
 
-    def forward(self, carry: HRMCarry, batch: dict[str, torch.Tensor]):
-        """Returns (new carry, detached; token logits [B, seq, vocab]; Q logits [B, 2] = (halt, continue))."""
+    def encode(self, carry: HRMCarry, batch: dict[str, torch.Tensor]) -> HRMCarry:
+        """One segment of H/L cycles; the new carry (z_H is the states the heads read) with gradient."""
         cfg = self.config
         # Under autocast the whole recurrent state runs in its dtype (bf16), as in HRM: no float32
         # copies of the residual stream before every matmul. RMSNorm still computes in float32.
@@ -153,7 +152,11 @@ class HRM(nn.Module):
         # One-step gradient: only these two updates are differentiated; x still gets gradient here.
         z_L = self.L_level(z_L, z_H + x, rope)
         z_H = self.H_level(z_H, z_L, rope)
+        return HRMCarry(z_H=z_H, z_L=z_L)
 
-        logits = self.lm_head(z_H[:, self.prefix_len :])
-        q_logits = self.q_head(z_H[:, 0]).float()
-        return HRMCarry(z_H=z_H.detach(), z_L=z_L.detach()), logits, q_logits
+    def forward(self, carry: HRMCarry, batch: dict[str, torch.Tensor]):
+        """Returns (new carry, detached; token logits [B, seq, vocab]; Q logits [B, 2] = (halt, continue))."""
+        state = self.encode(carry, batch)
+        logits = self.lm_head(state.z_H[:, self.prefix_len :])
+        q_logits = self.q_head(state.z_H[:, 0]).float()
+        return HRMCarry(z_H=state.z_H.detach(), z_L=state.z_L.detach()), logits, q_logits

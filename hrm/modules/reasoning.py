@@ -13,24 +13,21 @@ from typing import Any
 import hydra
 import lightning as L
 import torch
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig, open_dict
 from torchmetrics import MeanMetric
 
+from hrm.data.tokenizers import tokenizer_vocab_size
 from hrm.errors import VocabularyMismatchError
 from hrm.modules.act import (
     ACTCarry, ACTConfig, SegmentLoss, act_segment, initial_act_carry, segment_loss, wants_to_halt,
 )
 from hrm.modules.losses import IGNORE_LABEL, token_loss_fn
 from hrm.optim import OptimizerGroup, SparseSignSGD, warmup_then_constant
+from hrm.utils.compose import plain_container
 
 LOSS_KEYS = ("loss", "lm_loss", "q_halt_loss", "q_continue_loss")
 ROW_METRICS = ("accuracy", "exact_accuracy", "q_halt_accuracy", "steps")
 STAGES = ("train", "val", "test")
-
-
-def _plain(config: Any) -> Any:
-    """Hydra hands us DictConfigs; checkpoints must hold plain containers (loaded with weights_only=True)."""
-    return OmegaConf.to_container(config, resolve=True) if isinstance(config, DictConfig) else config
 
 
 class ReasoningModule(L.LightningModule):
@@ -52,7 +49,7 @@ class ReasoningModule(L.LightningModule):
         compile: torch.compile the net's heavy parts (slow to start: worth it for long runs only).
         """
         super().__init__()
-        net, act, optimizer = _plain(net), _plain(act) or {}, _plain(optimizer) or {}
+        net, act, optimizer = plain_container(net), plain_container(act) or {}, plain_container(optimizer) or {}
         self.save_hyperparameters(
             {"net": net, "act": act, "loss": loss, "optimizer": optimizer, "tokenizer": tokenizer, "compile": compile}
         )
@@ -70,6 +67,29 @@ class ReasoningModule(L.LightningModule):
         self._carry: ACTCarry | None = None  # deep supervision's state across training steps
         # Exploration draws come from our own generator so that its state can be checkpointed.
         self._generator = torch.Generator().manual_seed(int(torch.randint(0, 2**62, ())))
+
+    # --- sizing from the data ----------------------------------------------------------------------
+    @staticmethod
+    def bind_to_data(model_cfg: DictConfig, datamodule: Any, checkpoint: dict | None = None) -> None:
+        """Fill the net's data-derived sizes in from the DataModule (or the model's tokenizer): the vocabulary
+        size is never typed twice, so token ids cannot overflow the embedding table."""
+        tokenizer = model_cfg.get("tokenizer")
+        vocab_size = tokenizer_vocab_size(tokenizer) if tokenizer else datamodule.vocab_size
+        source = f"tokenizer {tokenizer!r}" if tokenizer else f"the data ({type(datamodule).__name__})"
+        if vocab_size < datamodule.vocab_size:
+            raise VocabularyMismatchError(
+                f"the data uses {datamodule.vocab_size} token ids but {source} gives the model only {vocab_size}"
+            )
+        typed = model_cfg.net.get("vocab_size")
+        if typed is not None and typed != vocab_size:
+            raise VocabularyMismatchError(
+                f"model.net.vocab_size={typed} does not match the {vocab_size} tokens of {source}; "
+                "the vocabulary size is derived from the data, drop the override"
+            )
+        with open_dict(model_cfg):
+            model_cfg.net.vocab_size = vocab_size
+            model_cfg.net.seq_len = datamodule.seq_len
+            model_cfg.net.num_puzzle_identifiers = getattr(datamodule, "num_puzzle_identifiers", 0)
 
     # --- helpers -----------------------------------------------------------------------------------
     @property

@@ -1,0 +1,57 @@
+"""`HRMPolicy`: a trained policy checkpoint, for an agent loop to call instead of GPT-2.
+
+    policy = HRMPolicy.from_checkpoint("checkpoints/agent_imitation_hrm_agent/last.ckpt")
+    decision = policy.decide(agent.encode_state())   # {"action": "web_search", "confidence": 0.93}
+
+The state is checked against the log schema first, so a malformed one fails with a clear message
+instead of a wrong decision.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from pathlib import Path
+
+import torch
+
+from hrm.agent.schema import ACTIONS, validate_state
+from hrm.agent.text import state_to_text
+from hrm.errors import CheckpointError
+from hrm.modules.policy import PolicyModule
+from hrm.utils.checkpoints import read_checkpoint
+from hrm.utils.resolvers import cpu_has_bf16
+
+
+class HRMPolicy:
+    def __init__(self, module: PolicyModule, bf16: bool | None = None):
+        """bf16: decide under bf16 autocast (None: where the CPU has bf16 matrix units)."""
+        self.module = module.eval()
+        self.bf16 = cpu_has_bf16() if bf16 is None else bf16
+
+    @classmethod
+    def from_checkpoint(cls, path: str | Path, bf16: bool | None = None) -> "HRMPolicy":
+        checkpoint = read_checkpoint(path)
+        hparams = dict(checkpoint.get("hyper_parameters") or {})
+        if "max_tokens" not in hparams or "tokenizer" not in hparams:
+            raise CheckpointError(f"{path}: not a policy checkpoint (train one with experiment=agent_imitation)")
+        hparams["compile"] = False  # compiling pays off over a training run, not for single decisions
+        module = PolicyModule(**hparams)
+        module.load_state_dict(checkpoint["state_dict"])
+        return cls(module, bf16)
+
+    def _precision(self):
+        return torch.autocast("cpu", torch.bfloat16) if self.bf16 else contextlib.nullcontext()
+
+    def decide(self, state: dict) -> dict:
+        """{"action": one of ACTIONS, "confidence": the policy's probability for it}."""
+        return self.decide_batch([state])[0]
+
+    def decide_batch(self, states: list[dict]) -> list[dict]:
+        where = ["state"] if len(states) == 1 else [f"state {i}" for i in range(len(states))]
+        texts = [state_to_text(validate_state(state, w)) for state, w in zip(states, where)]
+        ids = self.module.encoder.encode(texts).to(self.module.device)
+        with self._precision():
+            logits, _ = self.module.decide_ids(ids)
+        probabilities = logits.float().softmax(-1)
+        confidence, choice = probabilities.max(-1)
+        return [{"action": ACTIONS[int(c)], "confidence": round(float(p), 4)} for c, p in zip(choice, confidence)]

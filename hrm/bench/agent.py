@@ -1,0 +1,133 @@
+"""Agent imitation on this CPU: wall time and accuracy, and the policy's decision latency against GPT-2.
+
+1. Runs `python train.py experiment=agent_imitation` (1,100 logged decisions, 20 epochs) in a temporary
+   folder through the real training code, timing the whole run and each validation: when held-out
+   agreement with the teacher first reaches 90%, and where it ends.
+2. Times single decisions (batch 1) on the 100 validation scenarios: the trained HRM policy
+   (`HRMPolicy.decide`) against GPT-2 small (the 124M architecture, random weights: the time is the
+   same) reading the same state text, once scoring it in one forward pass (the cheapest way GPT-2 can
+   pick an action) and once writing a 16-token decision as the seeds' agent did.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+import lightning as L
+import torch
+
+from hrm.agent.policy import HRMPolicy
+from hrm.agent.text import state_to_text
+from hrm.data.scenarios import SHIPPED_SCENARIOS
+from hrm.data.tokenizers import load_tokenizer
+from hrm.agent.scenarios import load_scenarios
+from hrm.training import run as run_training
+from hrm.utils.compose import compose_train_config
+from hrm.utils.io import atomic_write_json
+from hrm.utils.resolvers import cpu_has_bf16
+
+TARGET_AGREEMENT = 0.9
+
+
+class ValidationTimeline(L.Callback):
+    """Records (epoch, seconds since fit start, val/accuracy) at every validation, into a JSON file."""
+
+    def __init__(self, path: str):
+        self.path, self.rows, self.start = Path(path), [], None
+
+    def on_fit_start(self, trainer, pl_module) -> None:
+        self.start = time.perf_counter()
+
+    def on_validation_end(self, trainer, pl_module) -> None:
+        accuracy = trainer.callback_metrics.get("val/accuracy")
+        if accuracy is not None and not trainer.sanity_checking:
+            self.rows.append({"epoch": trainer.current_epoch, "seconds": time.perf_counter() - self.start,
+                              "val_accuracy": float(accuracy)})
+            atomic_write_json(self.path, self.rows)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--model", default="hrm_agent", help="hrm_agent | hrm_gpt2vocab (default: hrm_agent)")
+    parser.add_argument("--epochs", type=int, default=20)
+    parser.add_argument("--decisions", type=int, default=100, help="timed single decisions per model")
+
+
+def imitation(args: argparse.Namespace, root: str) -> tuple[dict, list[dict], float, Path]:
+    timeline = Path(root) / "timeline.json"
+    overrides = ["experiment=agent_imitation", f"model={args.model}", "logger=none",
+                 f"trainer.max_epochs={args.epochs}", "trainer.enable_progress_bar=false", "~callbacks.progress_bar",
+                 "+callbacks.timeline._target_=hrm.bench.agent.ValidationTimeline",
+                 f"+callbacks.timeline.path={timeline}"]
+    cfg = compose_train_config(overrides, root)
+    start = time.perf_counter()
+    metrics = run_training(cfg)
+    seconds = time.perf_counter() - start
+    return metrics, json.loads(timeline.read_text()), seconds, Path(cfg.paths.ckpt_dir) / "last.ckpt"
+
+
+def median_ms(decide, inputs, repeats: int) -> float:
+    decide(inputs[0])  # warm-up
+    times = []
+    for item in inputs[:repeats]:
+        start = time.perf_counter()
+        decide(item)
+        times.append(time.perf_counter() - start)
+    return 1000 * statistics.median(times)
+
+
+def gpt2_latencies(texts: list[str], repeats: int) -> tuple[float, float]:
+    from transformers import GPT2Config, GPT2LMHeadModel
+
+    torch.manual_seed(0)
+    model = GPT2LMHeadModel(GPT2Config()).eval()  # GPT-2 small: 12 layers, 768 wide, 124M parameters
+    tokenizer = load_tokenizer("gpt2")
+    prompts = [torch.tensor([tokenizer.encode(text).ids]) for text in texts]
+    precision = torch.autocast("cpu", torch.bfloat16) if cpu_has_bf16() else contextlib.nullcontext()
+
+    def score(ids):
+        with torch.no_grad(), precision:
+            return model(ids, logits_to_keep=1).logits
+
+    def write(ids):
+        with torch.no_grad(), precision:
+            return model.generate(ids, max_new_tokens=16, min_new_tokens=16, do_sample=False,
+                                  pad_token_id=50256, attention_mask=torch.ones_like(ids))
+
+    return median_ms(score, prompts, repeats), median_ms(write, prompts, repeats)
+
+
+def run(args: argparse.Namespace) -> int:
+    with tempfile.TemporaryDirectory() as root:
+        metrics, timeline, seconds, checkpoint = imitation(args, root)
+        policy = HRMPolicy.from_checkpoint(checkpoint)
+        states = [s["state"] for s in load_scenarios(SHIPPED_SCENARIOS)]
+        hrm_ms = median_ms(policy.decide, states, args.decisions)
+        params = sum(p.numel() for p in policy.module.parameters())
+    reached = next((row for row in timeline if row["val_accuracy"] >= TARGET_AGREEMENT), None)
+    gpt2_score_ms, gpt2_write_ms = gpt2_latencies([state_to_text(s) for s in states], args.decisions)
+
+    print(f"\nagent imitation, model={args.model}, {args.epochs} epochs (bf16: {cpu_has_bf16()}, "
+          f"{torch.get_num_threads()} threads)")
+    print(f"  whole run (collect, train, validate, test): {seconds:.0f} s")
+    if reached:
+        print(f"  held-out agreement >= {TARGET_AGREEMENT:.0%}: after epoch {reached['epoch']}, "
+              f"{reached['seconds']:.0f} s into training ({reached['val_accuracy']:.3f})")
+    else:
+        print(f"  held-out agreement never reached {TARGET_AGREEMENT:.0%}")
+    print(f"  final held-out agreement {metrics.get('val/accuracy', float('nan')):.3f}; scenarios: "
+          f"HRM {metrics.get('scenarios/hrm_accuracy', float('nan')):.2f}, teacher "
+          f"{metrics.get('scenarios/teacher_accuracy', float('nan')):.2f}, switch/use_hrm "
+          f"{metrics.get('switch/use_hrm', float('nan')):.0f}")
+    print("\n| decision at batch 1 | parameters | median latency | HRM faster by |")
+    print("|---|---|---|---|")
+    print(f"| HRM policy (`decide`) | {params / 1e6:.1f}M | {hrm_ms:.1f} ms | |")
+    print(f"| GPT-2 small, scoring the state (1 forward) | 124.4M | {gpt2_score_ms:.1f} ms "
+          f"| {gpt2_score_ms / hrm_ms:.1f}x |")
+    print(f"| GPT-2 small, writing 16 tokens | 124.4M | {gpt2_write_ms:.1f} ms | {gpt2_write_ms / hrm_ms:.1f}x |")
+    return 0
