@@ -20,8 +20,8 @@ from omegaconf import DictConfig, OmegaConf, open_dict
 
 from hrm.errors import UserError
 from hrm.utils import resolvers  # noqa: F401  (registers ${cpu_precision:})
-from hrm.utils.cli import one_line_errors
 from hrm.utils.checkpoints import check_compatible, read_checkpoint, resume_checkpoint
+from hrm.utils.cli import one_line_errors
 from hrm.utils.io import atomic_write_json, atomic_write_text
 
 RUN_INFO = "run_info.json"  # beside the checkpoints: what a resumed run must find again (wandb run id)

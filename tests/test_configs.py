@@ -24,7 +24,10 @@ def test_every_experiment_composes_with_its_name(make_config, experiment):
 
 
 # The experiment each kind of model trains in (its data).
-EXPERIMENT_OF = {"hrm.modules.reasoning.ReasoningModule": "arc_tiny", "hrm.modules.policy.PolicyModule": "agent_imitation"}
+EXPERIMENT_OF = {
+    "hrm.modules.reasoning.ReasoningModule": "arc_tiny",
+    "hrm.modules.policy.PolicyModule": "agent_imitation",
+}
 
 
 @pytest.mark.parametrize("model", options("model"))

@@ -18,7 +18,7 @@ import sys
 from pathlib import Path
 
 from hrm.agent.oracle import explain, oracle_action
-from hrm.agent.schema import ACTIONS, validate_state
+from hrm.agent.schema import ACTIONS, parse_json, validate_state
 from hrm.agent.teacher import BootstrapTeacher
 from hrm.agent.text import state_to_text
 from hrm.agent.world import AgentWorld
@@ -33,10 +33,7 @@ def load_scenarios(path: str | Path) -> list[dict]:
     path = Path(path)
     if not path.is_file():
         raise DataFormatError(f"{path}: no such scenario file")
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as error:
-        raise DataFormatError(f"{path}: not valid JSON: {error.msg} at line {error.lineno} column {error.colno}") from None
+    data = parse_json(path.read_text(encoding="utf-8"), str(path))
     if not isinstance(data, dict) or not isinstance(data.get("scenarios"), list) or not data["scenarios"]:
         raise DataFormatError(f"{path}: expected an object with a non-empty \"scenarios\" list")
     scenarios = []

@@ -77,7 +77,9 @@ def validate_state(state: Any, where: str = "state") -> dict:
             raise DataFormatError(f"{where}.{name}: must be >= 0, got {state[name]}")
     for i, action in enumerate(state["recent_actions"]):
         if action not in ACTIONS:
-            raise DataFormatError(f"{where}.recent_actions[{i}]: unknown action {action!r} (known: {', '.join(ACTIONS)})")
+            raise DataFormatError(
+                f"{where}.recent_actions[{i}]: unknown action {action!r} (known: {', '.join(ACTIONS)})"
+            )
     return {**STATE_DEFAULTS, **state}
 
 
@@ -108,11 +110,13 @@ def validate_example(example: Any, where: str) -> dict:
     }
 
 
-def _parse_json(text: str, where: str) -> Any:
+def parse_json(text: str, where: str) -> Any:
+    """json.loads, or a DataFormatError naming `where`, the line and the column."""
     try:
         return json.loads(text)
     except json.JSONDecodeError as error:
-        raise DataFormatError(f"{where}: not valid JSON: {error.msg} at line {error.lineno} column {error.colno}") from None
+        problem = f"{error.msg} at line {error.lineno} column {error.colno}"
+        raise DataFormatError(f"{where}: not valid JSON: {problem}") from None
 
 
 def load_examples(path: str | Path) -> list[dict]:
@@ -129,7 +133,7 @@ def load_examples(path: str | Path) -> list[dict]:
     if path.suffix == ".jsonl":
         examples = _load_json_lines(path, text)
     else:
-        data = _parse_json(text, str(path))
+        data = parse_json(text, str(path))
         if not isinstance(data, dict) or "examples" not in data:
             raise DataFormatError(f"{path}: expected an object with an \"examples\" list")
         unknown = sorted(set(data) - {"examples", "metadata"})
@@ -150,7 +154,7 @@ def _load_json_lines(path: Path, text: str) -> list[dict]:
     for number, line in enumerate(lines[:-1], start=1):
         if line.strip():
             where = f"{path}: example {len(examples)} (line {number})"
-            examples.append(validate_example(_parse_json(line, where), where))
+            examples.append(validate_example(parse_json(line, where), where))
     if torn is not None:
         try:
             where = f"{path}: example {len(examples)} (line {len(lines)})"
