@@ -32,6 +32,7 @@ EXPECTED_WARNINGS = (
     r"Checkpoint directory .* exists and is not empty",  # checkpoints/<experiment>/ is stable on purpose
     r"You're resuming from a checkpoint that ended before the epoch ended",  # our sampler resumes exactly
     r"The '.*dataloader' does not have many workers",  # data.num_workers is a config choice
+    r"Found \d+ module\(s\) in eval mode at the start of training",  # a distillation's frozen teacher
 )
 
 
@@ -151,7 +152,7 @@ def run(cfg: DictConfig) -> dict[str, float]:
 
 def report(cfg: DictConfig, trainer: L.Trainer, loggers: list, metrics: dict[str, float]) -> None:
     headline = ("val/", "test/", "arc/pass", "arc/all_correct", "arc/num_", "arc/mean_segments", "scenarios/",
-                "switch/")
+                "switch/", "size/", "teacher/", "distill/")
     shown = {k: v for k, v in metrics.items() if k.startswith(headline)} or metrics
     lines = ["", "results:"]
     lines += [f"  {key:<34} {value:.4f}" for key, value in shown.items()]

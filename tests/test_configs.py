@@ -6,7 +6,9 @@ import hydra
 import pytest
 from omegaconf import OmegaConf
 
+from hrm.errors import CheckpointError
 from hrm.training import bind_model_to_data, build_callbacks, build_loggers, count_parameters
+from hrm.utils.cli import user_error_in
 
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"
 
@@ -27,6 +29,8 @@ def test_every_experiment_composes_with_its_name(make_config, experiment):
 EXPERIMENT_OF = {
     "hrm.modules.reasoning.ReasoningModule": "arc_tiny",
     "hrm.modules.policy.PolicyModule": "agent_imitation",
+    "hrm.modules.vae.VAEModule": "vae_teacher",
+    "hrm.modules.vae_distill.VAEDistillModule": "vae_distill",
 }
 
 
@@ -38,8 +42,16 @@ def test_every_model_config_instantiates_sized_by_its_data(make_config, model):
     datamodule.prepare_data()
     datamodule.setup("fit")
     bind_model_to_data(cfg.model, datamodule)
+    if experiment == "vae_distill":  # needs a trained teacher (tests/modules/test_vae_distill.py has one)
+        with pytest.raises(Exception) as raised:  # Hydra wraps the module's own error
+            hydra.utils.instantiate(cfg.model)
+        assert isinstance(user_error_in(raised.value), CheckpointError)
+        assert "train one first: python train.py experiment=vae_teacher" in str(user_error_in(raised.value))
+        return
     module = hydra.utils.instantiate(cfg.model)
-    if experiment == "arc_tiny":
+    if experiment == "vae_teacher":
+        assert (module.net.config.in_channels, module.net.config.image_size) == (1, 32)  # digits, upsampled
+    elif experiment == "arc_tiny":
         assert module.net.config.seq_len == datamodule.seq_len
         assert module.vocab_size >= datamodule.vocab_size
     else:  # a policy reads texts: its own tokenizer sizes the embedding

@@ -1,6 +1,7 @@
 """The seeds' two HRMs have the sizes they reported."""
 
 import hydra
+from omegaconf import open_dict
 
 from hrm.data.tokenizers import tokenizer_vocab_size
 from hrm.training import bind_model_to_data, count_parameters
@@ -46,3 +47,17 @@ def test_hrm_gpt2vocab_is_the_seeds_29m_hrm_without_its_vocabulary_output_table(
 def test_hrm_agent_is_a_small_hrm_of_1_to_5_million_parameters(make_config):
     total, _ = count_parameters(policy(make_config, "hrm_agent"))  # the seeds' original HRM: ~1-5M
     assert 1e6 <= total <= 5e6, total
+
+
+def vae_params(make_config, model: str) -> int:
+    cfg = make_config("experiment=vae_teacher", f"model={model}", "data=cifar10")
+    with open_dict(cfg.model):  # CIFAR-10's 3x32x32 images, as the seed measured (no download needed)
+        cfg.model.net.in_channels, cfg.model.net.image_size = 3, 32
+    return count_parameters(hydra.utils.instantiate(cfg.model))[0]
+
+
+def test_the_vae_teacher_has_about_10m_parameters_and_its_student_30x_fewer(make_config):
+    teacher, student = vae_params(make_config, "vae"), vae_params(make_config, "tiny_vae")
+    assert 9.5e6 <= teacher <= 10.5e6, teacher  # the seed: 10M
+    assert 0.25e6 <= student <= 0.32e6, student  # the seed: 294K
+    assert teacher / student >= 30

@@ -67,14 +67,14 @@ def grid_image(grid: np.ndarray, cell: int = CELL) -> Image.Image:
 
 
 @functools.cache
-def _font(size: int = 12):
+def label_font(size: int = 12):
     # Pillow's bundled font; at its default size 10 the spaces between words all but vanish.
     return ImageFont.load_default(size=size)
 
 
 def _draw_rows(title: str, rows: list[list[Panel]]) -> Image.Image:
     """Lay out rows of labelled panels, left-aligned, with an arrow after each row's first panel."""
-    font = _font()
+    font = label_font()
     pad = FRAME + 1  # frame, then one px of white between frame and grid
 
     def panel_size(p: Panel, image: Image.Image) -> tuple[int, int]:
@@ -112,7 +112,7 @@ def _missing() -> Image.Image:
     """A light grey 3x3-cell box with a question mark: a grid we do not have."""
     side = 3 * CELL + 1
     image = Image.new("RGB", (side, side), (225, 225, 225))
-    ImageDraw.Draw(image).text((side // 2, side // 2), "?", fill=TEXT, font=_font(), anchor="mm")
+    ImageDraw.Draw(image).text((side // 2, side // 2), "?", fill=TEXT, font=label_font(), anchor="mm")
     return image
 
 
@@ -176,7 +176,7 @@ def contact_sheet(task_pngs: list, path, columns: int = 4, tile: tuple[int, int]
             thumb = picture.convert("RGB")
         thumb.thumbnail((tile[0] - 8, tile[1] - CAPTION_H - 4), Image.Resampling.LANCZOS)  # never enlarges
         x, y = (i % columns) * tile[0], (i // columns) * tile[1]
-        draw.text((x + 4, y + 4), Path(png).stem, fill=TEXT, font=_font(16))
+        draw.text((x + 4, y + 4), Path(png).stem, fill=TEXT, font=label_font(16))
         sheet.paste(thumb, (x + 4, y + CAPTION_H))  # top-left, like the pictures themselves
         draw.rectangle((x, y, x + tile[0] - 1, y + tile[1] - 1), outline=(200, 200, 200))
     return save_png(sheet, path)

@@ -1,0 +1,86 @@
+"""VAE distillation on this CPU: the student's held-out MSE over the teacher's, the parameter ratio, and
+both models' encode+decode latency, in one run.
+
+Runs `experiment=vae_teacher`, then `experiment=vae_distill` from its checkpoint (and, for reference,
+the student trained alone by its ELBO) through the real training code in a temporary folder, then
+times the exported safetensors models. Target: student MSE at most 1.15x the teacher's with at least
+30x fewer parameters.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+
+from hrm.models.vae import VAE
+from hrm.training import run as run_training
+from hrm.utils.compose import compose_train_config
+from hrm.utils.resolvers import cpu_has_bf16
+
+MSE_RATIO_TARGET, PARAM_RATIO_TARGET = 1.15, 30.0
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--data", default="digits", help="digits | cifar10 (default: digits)")
+    parser.add_argument("--epochs", type=int, default=None, help="(default: the experiments' own)")
+    parser.add_argument("--repeats", type=int, default=50, help="timed encode+decode passes per batch size")
+
+
+def train(experiment: str, root: str, args: argparse.Namespace, *extra: str) -> tuple[dict, float]:
+    overrides = [f"experiment={experiment}", f"data={args.data}", "logger=none", "trainer.enable_progress_bar=false",
+                 "~callbacks.progress_bar", *extra]
+    if args.epochs:
+        overrides.append(f"trainer.max_epochs={args.epochs}")
+    start = time.perf_counter()
+    metrics = run_training(compose_train_config(overrides, root))
+    return metrics, time.perf_counter() - start
+
+
+def latency_ms(vae: VAE, batch: int, repeats: int) -> float:
+    images = torch.rand(batch, vae.config.in_channels, vae.config.image_size, vae.config.image_size)
+    precision = torch.autocast("cpu", torch.bfloat16) if cpu_has_bf16() else contextlib.nullcontext()
+    times = []
+    with torch.no_grad(), precision:
+        for i in range(repeats + 3):
+            start = time.perf_counter()
+            vae.decode(vae.encode(images)[0])
+            if i >= 3:  # warm-up
+                times.append(time.perf_counter() - start)
+    return 1000 * statistics.median(times)
+
+
+def run(args: argparse.Namespace) -> int:
+    with tempfile.TemporaryDirectory() as root:
+        teacher, teacher_s = train("vae_teacher", root, args)
+        distill, distill_s = train("vae_distill", root, args)
+        alone, alone_s = train("vae_teacher", root, args, "model=tiny_vae", "experiment_name=tiny_vae_alone")
+        models = {name: VAE.from_safetensors(Path(root) / "checkpoints" / folder / file) for name, folder, file in
+                  (("teacher", "vae_teacher", "vae.safetensors"), ("student", "vae_distill", "tiny_vae.safetensors"))}
+        timings = {name: [latency_ms(vae, batch, args.repeats) for batch in (1, 64)] for name, vae in models.items()}
+
+    mse_ratio, param_ratio = distill["distill/mse_ratio"], distill["distill/param_ratio"]
+    print(f"\nVAE distillation on data={args.data} (bf16: {cpu_has_bf16()}, {torch.get_num_threads()} threads)")
+    print("\n| model | parameters | safetensors | held-out MSE | PSNR | SSIM | training | encode+decode, batch 1 "
+          "| batch 64 |")
+    print("|---|---|---|---|---|---|---|---|---|")
+    rows = [("teacher (`vae`)", teacher, teacher_s, timings["teacher"]),
+            ("student distilled (`tiny_vae_distill`)", distill, distill_s, timings["student"]),
+            ("student alone (`tiny_vae`, ELBO only)", alone, alone_s, None)]
+    for name, metrics, seconds, timing in rows:
+        latency = f"{timing[0]:.2f} ms | {timing[1]:.1f} ms" if timing else "as above | as above"
+        print(f"| {name} | {metrics['size/params']:,.0f} | {metrics['size/megabytes']:.2f} MB "
+              f"| {metrics['test/mse']:.4f} | {metrics['test/psnr']:.2f} dB | {metrics['test/ssim']:.3f} "
+              f"| {seconds:.0f} s | {latency} |")
+    print(f"\nstudent MSE / teacher MSE = {mse_ratio:.3f} (target <= {MSE_RATIO_TARGET}): "
+          f"{'met' if mse_ratio <= MSE_RATIO_TARGET else 'NOT met'}")
+    print(f"teacher / student parameters = {param_ratio:.1f}x (target >= {PARAM_RATIO_TARGET:.0f}x): "
+          f"{'met' if param_ratio >= PARAM_RATIO_TARGET else 'NOT met'}; file {distill['distill/size_ratio']:.1f}x "
+          f"smaller; student latency {timings['teacher'][0] / timings['student'][0]:.1f}x lower at batch 1, "
+          f"{timings['teacher'][1] / timings['student'][1]:.1f}x at batch 64")
+    return 0
