@@ -11,9 +11,13 @@ from hrm.agent.world import expected_rewards
 TIE_ORDER = ("idle", "web_search", "propose_improvement", "ask_human")
 
 
-def oracle_action(state: dict) -> str:
-    values = expected_rewards(state)
+def best_action(values: dict[str, float]) -> str:
+    """The action of highest value, ties broken by TIE_ORDER."""
     return max(TIE_ORDER, key=lambda action: (values[action], -TIE_ORDER.index(action)))
+
+
+def oracle_action(state: dict) -> str:
+    return best_action(expected_rewards(state))
 
 
 def explain(state: dict) -> str:

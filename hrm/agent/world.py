@@ -91,12 +91,14 @@ def proposal_under_review(state: dict) -> bool:
     return "propose_improvement" in state["recent_actions"][-REVIEW_WINDOW:]
 
 
-def human_busy(state: dict) -> bool:
-    return "ask_human" in state["recent_actions"][-HUMAN_BUSY_WINDOW:]
+def human_busy(state: dict, window: int = HUMAN_BUSY_WINDOW) -> bool:
+    return "ask_human" in state["recent_actions"][-window:]
 
 
-def expected_rewards(state: dict) -> dict[str, float]:
-    """Each action's mean reward in `state` under the rules above (what the oracle compares)."""
+def expected_rewards(state: dict, approval_knowledge: int = APPROVAL_KNOWLEDGE,
+                     busy_window: int = HUMAN_BUSY_WINDOW) -> dict[str, float]:
+    """Each action's mean reward in `state` under the rules above (what the oracle compares). The two
+    keyword arguments let a policy believe the rules with other thresholds (the bootstrap teacher)."""
     mean_found = sum(SEARCH_KNOWLEDGE) / 2
     if state["curiosity_count"] > 0:
         search = SEARCH_SUCCESS * mean_found - (1 - SEARCH_SUCCESS) * 0.5
@@ -104,13 +106,13 @@ def expected_rewards(state: dict) -> dict[str, float]:
         search = BLIND_SEARCH_SUCCESS * 1.0 - (1 - BLIND_SEARCH_SUCCESS) * 0.5
     if proposal_under_review(state):
         propose = -2.0
-    elif state["knowledge_count"] >= APPROVAL_KNOWLEDGE:
+    elif state["knowledge_count"] >= approval_knowledge:
         propose = 10.0
     else:
         propose = 1.0
     return {
         "web_search": search,
-        "ask_human": -0.1 if human_busy(state) else 0.5,
+        "ask_human": -0.1 if human_busy(state, busy_window) else 0.5,
         "propose_improvement": propose,
         "idle": -0.1,
     }
