@@ -18,7 +18,7 @@ import sys
 from pathlib import Path
 
 from hrm.agent.oracle import explain, oracle_action
-from hrm.agent.schema import ACTIONS, parse_json, validate_state
+from hrm.agent.schema import ACTIONS, check_fields, parse_json, validate_state
 from hrm.agent.teacher import BootstrapTeacher
 from hrm.agent.text import state_to_text
 from hrm.agent.world import AgentWorld
@@ -26,7 +26,8 @@ from hrm.errors import DataFormatError, UserError
 from hrm.utils.cli import ArgumentParser, int_at_least, one_line_errors
 from hrm.utils.io import atomic_write_text
 
-SCENARIO_FIELDS = ("id", "state", "optimal_action", "rationale")
+SCENARIO_FIELDS = {"id": (str, False), "state": (dict, True), "optimal_action": (str, True),
+                   "rationale": (str, False)}
 
 
 def load_scenarios(path: str | Path) -> list[dict]:
@@ -39,14 +40,7 @@ def load_scenarios(path: str | Path) -> list[dict]:
     scenarios = []
     for i, scenario in enumerate(data["scenarios"]):
         where = f"{path}: scenario {i}"
-        if not isinstance(scenario, dict):
-            raise DataFormatError(f"{where}: expected an object, got {type(scenario).__name__}")
-        unknown = sorted(set(scenario) - set(SCENARIO_FIELDS))
-        if unknown:
-            raise DataFormatError(f"{where}: unknown field {unknown[0]!r} (known: {', '.join(SCENARIO_FIELDS)})")
-        for name in ("state", "optimal_action"):
-            if name not in scenario:
-                raise DataFormatError(f"{where}: missing field {name!r}")
+        check_fields(scenario, SCENARIO_FIELDS, where)
         if scenario["optimal_action"] not in ACTIONS:
             raise DataFormatError(f"{where}.optimal_action: unknown action {scenario['optimal_action']!r}"
                                   f" (known: {', '.join(ACTIONS)})")

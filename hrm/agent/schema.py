@@ -41,7 +41,7 @@ RESULT_FIELDS = {"status": (str, True), "knowledge_gained": (int, False)}
 
 
 def _type_name(kind: type) -> str:
-    return {int: "an integer", float: "a number", str: "a string", list: "a list of strings"}[kind]
+    return {int: "an integer", float: "a number", str: "a string", list: "a list of strings", dict: "an object"}[kind]
 
 
 def _is(value: Any, kind: type) -> bool:
@@ -54,7 +54,8 @@ def _is(value: Any, kind: type) -> bool:
     return isinstance(value, kind)
 
 
-def _check_fields(obj: Any, fields: dict[str, tuple[type, bool]], where: str) -> None:
+def check_fields(obj: Any, fields: dict[str, tuple[type, bool]], where: str) -> None:
+    """`obj` is an object with the required `fields` (name -> (type, required)) of their types, and no others."""
     if not isinstance(obj, dict):
         raise DataFormatError(f"{where}: expected an object, got {type(obj).__name__}")
     for name, (kind, required) in fields.items():
@@ -71,7 +72,7 @@ def _check_fields(obj: Any, fields: dict[str, tuple[type, bool]], where: str) ->
 
 def validate_state(state: Any, where: str = "state") -> dict:
     """The state with defaults filled in; raises DataFormatError naming `where` and the field."""
-    _check_fields(state, STATE_FIELDS, where)
+    check_fields(state, STATE_FIELDS, where)
     for name in ("curiosity_count", "knowledge_count", "questions_asked", "searches_performed", "iteration"):
         if state.get(name, 0) < 0:
             raise DataFormatError(f"{where}.{name}: must be >= 0, got {state[name]}")
@@ -84,7 +85,7 @@ def validate_state(state: Any, where: str = "state") -> dict:
 
 
 def validate_action(action: Any, where: str = "action") -> dict:
-    _check_fields(action, ACTION_FIELDS, where)
+    check_fields(action, ACTION_FIELDS, where)
     if action["action"] not in ACTIONS:
         raise DataFormatError(f"{where}.action: unknown action {action['action']!r} (known: {', '.join(ACTIONS)})")
     if not 0.0 <= action["confidence"] <= 1.0:
@@ -93,7 +94,7 @@ def validate_action(action: Any, where: str = "action") -> dict:
 
 
 def validate_result(result: Any, where: str = "result") -> dict:
-    _check_fields(result, RESULT_FIELDS, where)
+    check_fields(result, RESULT_FIELDS, where)
     if result["status"] not in STATUSES:
         raise DataFormatError(f"{where}.status: unknown status {result['status']!r} (known: {', '.join(STATUSES)})")
     if result.get("knowledge_gained", 0) < 0:
@@ -102,7 +103,7 @@ def validate_result(result: Any, where: str = "result") -> dict:
 
 
 def validate_example(example: Any, where: str) -> dict:
-    _check_fields(example, {"state": (dict, True), "action": (dict, True), "result": (dict, True)}, where)
+    check_fields(example, {"state": (dict, True), "action": (dict, True), "result": (dict, True)}, where)
     return {
         "state": validate_state(example["state"], f"{where}: state"),
         "action": validate_action(example["action"], f"{where}: action"),

@@ -62,6 +62,7 @@ def broken(**changes):
     (broken(action__confidence=KeyError), r"action: missing field 'confidence'"),
     (broken(result__status="done"), r"result.status: unknown status 'done'"),
     (broken(state__active_goals="learn"), r"state.active_goals: expected a list of strings"),
+    ({"examples": [{"state": [], "action": {}, "result": {}}]}, r"example 0.state: expected an object, got \[\]"),
 ])
 def test_a_bad_log_gets_one_line_naming_the_file_the_example_and_the_field(tmp_path, data, message):
     with pytest.raises(DataFormatError, match=message) as error:
