@@ -9,7 +9,6 @@ instead of a wrong decision.
 
 from __future__ import annotations
 
-import contextlib
 from pathlib import Path
 
 import torch
@@ -19,7 +18,7 @@ from hrm.agent.text import state_to_text
 from hrm.errors import CheckpointError
 from hrm.modules.policy import PolicyModule
 from hrm.utils.checkpoints import read_checkpoint
-from hrm.utils.resolvers import cpu_has_bf16
+from hrm.utils.resolvers import cpu_autocast, cpu_has_bf16
 
 
 class HRMPolicy:
@@ -39,9 +38,6 @@ class HRMPolicy:
         module.load_state_dict(checkpoint["state_dict"])
         return cls(module, bf16)
 
-    def _precision(self):
-        return torch.autocast("cpu", torch.bfloat16) if self.bf16 else contextlib.nullcontext()
-
     def decide(self, state: dict) -> dict:
         """{"action": one of ACTIONS, "confidence": the policy's probability for it}."""
         return self.decide_batch([state])[0]
@@ -50,7 +46,7 @@ class HRMPolicy:
         where = ["state"] if len(states) == 1 else [f"state {i}" for i in range(len(states))]
         texts = [state_to_text(validate_state(state, w)) for state, w in zip(states, where)]
         ids = self.module.encoder.encode(texts).to(self.module.device)
-        with self._precision():
+        with cpu_autocast(self.bf16):
             logits, _ = self.module.decide_ids(ids)
         probabilities = logits.float().softmax(-1)
         confidence, choice = probabilities.max(-1)

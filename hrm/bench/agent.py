@@ -12,7 +12,6 @@
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import statistics
 import tempfile
@@ -23,14 +22,15 @@ import lightning as L
 import torch
 
 from hrm.agent.policy import HRMPolicy
+from hrm.agent.scenarios import load_scenarios
 from hrm.agent.text import state_to_text
+from hrm.bench.timing import median_ms
 from hrm.data.scenarios import SHIPPED_SCENARIOS
 from hrm.data.tokenizers import load_tokenizer
-from hrm.agent.scenarios import load_scenarios
 from hrm.training import run as run_training
 from hrm.utils.compose import compose_train_config
 from hrm.utils.io import atomic_write_json
-from hrm.utils.resolvers import cpu_has_bf16
+from hrm.utils.resolvers import cpu_autocast, cpu_has_bf16
 
 TARGET_AGREEMENT = 0.9
 
@@ -71,16 +71,6 @@ def imitation(args: argparse.Namespace, root: str) -> tuple[dict, list[dict], fl
     return metrics, json.loads(timeline.read_text()), seconds, Path(cfg.paths.ckpt_dir) / "last.ckpt"
 
 
-def median_ms(decide, inputs, repeats: int) -> float:
-    decide(inputs[0])  # warm-up
-    times = []
-    for item in inputs[:repeats]:
-        start = time.perf_counter()
-        decide(item)
-        times.append(time.perf_counter() - start)
-    return 1000 * statistics.median(times)
-
-
 def gpt2_latencies(texts: list[str], repeats: int, hrm_tokens: int) -> tuple[float, float, float]:
     from transformers import GPT2Config, GPT2LMHeadModel
 
@@ -88,20 +78,19 @@ def gpt2_latencies(texts: list[str], repeats: int, hrm_tokens: int) -> tuple[flo
     model = GPT2LMHeadModel(GPT2Config()).eval()  # GPT-2 small: 12 layers, 768 wide, 124M parameters
     tokenizer = load_tokenizer("gpt2")
     prompts = [torch.tensor([tokenizer.encode(text).ids]) for text in texts]
-    precision = torch.autocast("cpu", torch.bfloat16) if cpu_has_bf16() else contextlib.nullcontext()
 
     def score(ids):
-        with torch.no_grad(), precision:
+        with torch.no_grad(), cpu_autocast():
             return model(ids, logits_to_keep=1).logits
 
     def write(ids):
-        with torch.no_grad(), precision:
+        with torch.no_grad(), cpu_autocast():
             return model.generate(ids, max_new_tokens=16, min_new_tokens=16, do_sample=False,
                                   pad_token_id=50256, attention_mask=torch.ones_like(ids))
 
+    prompts = prompts[:repeats]
     same_tokens = [ids[:, :hrm_tokens] for ids in prompts]  # exactly as much text as the HRM reads
-    return (median_ms(score, prompts, repeats), median_ms(score, same_tokens, repeats),
-            median_ms(write, prompts, repeats))
+    return median_ms(score, prompts), median_ms(score, same_tokens), median_ms(write, prompts)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -109,7 +98,7 @@ def run(args: argparse.Namespace) -> int:
         metrics, timeline, seconds, checkpoint = imitation(args, root)
         policy = HRMPolicy.from_checkpoint(checkpoint)
         states = [s["state"] for s in load_scenarios(SHIPPED_SCENARIOS)]
-        hrm_ms = median_ms(policy.decide, states, args.decisions)
+        hrm_ms = median_ms(policy.decide, states[: args.decisions])
         params = sum(p.numel() for p in policy.module.parameters())
         hrm_tokens = policy.module.hparams.max_tokens
     reached = next((row for row in timeline if row["val_accuracy"] >= TARGET_AGREEMENT), None)

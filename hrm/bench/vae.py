@@ -10,18 +10,17 @@ times the exported safetensors models. Target: student MSE at most 1.15x the tea
 from __future__ import annotations
 
 import argparse
-import contextlib
-import statistics
 import tempfile
 import time
 from pathlib import Path
 
 import torch
 
+from hrm.bench.timing import median_ms
 from hrm.models.vae import VAE
 from hrm.training import run as run_training
 from hrm.utils.compose import compose_train_config
-from hrm.utils.resolvers import cpu_has_bf16
+from hrm.utils.resolvers import cpu_autocast, cpu_has_bf16
 
 MSE_RATIO_TARGET, PARAM_RATIO_TARGET = 1.15, 30.0
 
@@ -44,15 +43,12 @@ def train(experiment: str, root: str, args: argparse.Namespace, *extra: str) -> 
 
 def latency_ms(vae: VAE, batch: int, repeats: int) -> float:
     images = torch.rand(batch, vae.config.in_channels, vae.config.image_size, vae.config.image_size)
-    precision = torch.autocast("cpu", torch.bfloat16) if cpu_has_bf16() else contextlib.nullcontext()
-    times = []
-    with torch.no_grad(), precision:
-        for i in range(repeats + 3):
-            start = time.perf_counter()
-            vae.decode(vae.encode(images)[0])
-            if i >= 3:  # warm-up
-                times.append(time.perf_counter() - start)
-    return 1000 * statistics.median(times)
+
+    def encode_decode(x):
+        with torch.no_grad(), cpu_autocast():
+            return vae.decode(vae.encode(x)[0])
+
+    return median_ms(encode_decode, [images] * repeats, warmup=3)
 
 
 def run(args: argparse.Namespace) -> int:

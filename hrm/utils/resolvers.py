@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 
 import torch
@@ -18,6 +19,12 @@ def cpu_has_bf16() -> bool:
         flags = ""
     native = any(flag in flags.split() for flag in ("avx512_bf16", "amx_bf16"))
     return native and torch.backends.mkldnn.is_available()
+
+
+def cpu_autocast(bf16: bool | None = None):
+    """bf16 autocast on the CPU where it has bf16 matrix units (or as `bf16` says), else a no-op context."""
+    native = cpu_has_bf16() if bf16 is None else bf16
+    return torch.autocast("cpu", torch.bfloat16) if native else contextlib.nullcontext()
 
 
 def cpu_precision() -> str:
