@@ -16,6 +16,7 @@ from hrm.agent.scenarios import load_scenarios
 from hrm.agent.schema import ACTIONS
 from hrm.agent.teacher import BootstrapTeacher
 from hrm.agent.text import state_to_text
+from hrm.errors import UserError
 
 # The shipped scenarios, beside the code in a clone: data/validation_scenarios.json.
 SHIPPED_SCENARIOS = Path(__file__).resolve().parents[2] / "data" / "validation_scenarios.json"
@@ -42,6 +43,18 @@ class ScenarioDataModule(L.LightningDataModule):
     def setup(self, stage: str | None = None) -> None:
         if self.test_rows is None:
             self.test_rows = scenario_rows(self.path, self.teacher_seed)
+
+    # Nothing to train on (or to build a word vocabulary from) here: one line instead of Lightning's error.
+    def train_texts(self) -> list[str]:
+        raise self._evaluation_only()
+
+    def train_dataloader(self) -> DataLoader:
+        raise self._evaluation_only()
+
+    @staticmethod
+    def _evaluation_only() -> UserError:
+        return UserError("data=scenarios only evaluates a trained policy: add train=false ckpt_path=<file>"
+                         " (or train with data=agent_logs)")
 
     def test_dataloader(self) -> DataLoader:
         return DataLoader(self.test_rows, batch_size=self.batch_size, shuffle=False)

@@ -74,6 +74,12 @@ def test_train_false_evaluates_a_checkpoint_on_the_scenarios_alone(trained, tmp_
     assert float(line.split()[-1]) == pytest.approx(metrics["scenarios/hrm_accuracy"], abs=1e-6)
 
 
+def test_training_on_the_scenarios_is_refused_in_one_line(tmp_path):
+    result = run_train(["experiment=agent_imitation", *TINY, "data=scenarios"], tmp_path)
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines()[-1].startswith("error: data=scenarios only evaluates a trained policy")
+
+
 def test_a_killed_imitation_run_resumes_to_the_same_weights(tmp_path):
     args = ["experiment=agent_imitation", *TINY, "trainer.max_steps=7", "callbacks.last.every_n_train_steps=3",
             "test=false"]
