@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import functools
 import math
-import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,6 +16,7 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
 from hrm.evaluation.scoring import is_matched
+from hrm.utils.io import atomic_path
 
 # The ARC palette (the colours of the official task viewer), indexed by colour 0-9.
 PALETTE = np.array(
@@ -123,17 +122,9 @@ def _arrow(draw: ImageDraw.ImageDraw, x0: int, x1: int, y: int) -> None:
 
 def save_png(image: Image.Image, path: Path) -> Path:
     """Write atomically: a viewer (or a crash) never sees half a PNG."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
+    with atomic_path(path) as tmp:
         image.save(tmp, format="PNG")
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+    return Path(path)
 
 
 def render_task(task, attempts_for_its_tests: list[list[np.ndarray] | None], path) -> Path:

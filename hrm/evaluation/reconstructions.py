@@ -7,6 +7,8 @@ per model: the VAE's, or the teacher's and the student's) after the test stage, 
 
 from __future__ import annotations
 
+import json
+from dataclasses import asdict
 from pathlib import Path
 
 import lightning as L
@@ -15,9 +17,20 @@ import torch
 from PIL import Image, ImageDraw
 
 from hrm.evaluation.pictures import label_font, save_png
-from hrm.models.vae import save_safetensors
+from hrm.models.vae import VAE
+from hrm.utils.io import atomic_path
 
 LABEL_W, GAP, SCALE = 70, 2, 2
+
+
+def save_safetensors(model: VAE, path: str | Path) -> Path:
+    """The weights (and BatchNorm statistics) with the config as metadata, written atomically."""
+    from safetensors.torch import save_file
+
+    state = {key: value.detach().contiguous() for key, value in model.state_dict().items()}
+    with atomic_path(path) as tmp:
+        save_file(state, str(tmp), metadata={"config": json.dumps(asdict(model.config))})
+    return Path(path)
 
 
 def image_rows(rows: dict[str, torch.Tensor]) -> Image.Image:

@@ -53,6 +53,10 @@ class HRMCarry:
     z_H: torch.Tensor  # [batch, prefix + seq_len, hidden]
     z_L: torch.Tensor
 
+    def detach(self) -> "HRMCarry":
+        """The next segment starts from these states without backpropagating into this one."""
+        return HRMCarry(z_H=self.z_H.detach(), z_L=self.z_L.detach())
+
 
 class ReasoningLevel(nn.Module):
     """A stack of blocks applied to `state + injection`: the additive input injection of HRM."""
@@ -159,4 +163,4 @@ class HRM(nn.Module):
         state = self.encode(carry, batch)
         logits = self.lm_head(state.z_H[:, self.prefix_len :])
         q_logits = self.q_head(state.z_H[:, 0]).float()
-        return HRMCarry(z_H=state.z_H.detach(), z_L=state.z_L.detach()), logits, q_logits
+        return state.detach(), logits, q_logits

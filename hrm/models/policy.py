@@ -1,7 +1,7 @@
 """A policy: a recurrent backbone reads the state's tokens, an action head reads the backbone.
 
 The backbone is any net with `initial_carry(batch_size, device)` and `encode(carry, batch) -> carry`
-whose `z_H` holds one state per token (the HRM now). Both heads read the first position, the start
+whose `z_H` holds one state per token and which has `detach()` (the HRM now). Both heads read the first position, the start
 token, which attends to the whole text. Like HRM on puzzles, the policy thinks in segments: each one
 refines the carry, proposes an action, and its Q head says whether that action is ready to be taken.
 """
@@ -31,5 +31,4 @@ class PolicyNet(nn.Module):
         first = carry.z_H[:, 0]
         action_logits = self.action_head(first).float()
         halt_logits = self.q_head(first).float().squeeze(-1)
-        detached = type(carry)(**{name: value.detach() for name, value in vars(carry).items()})
-        return detached, action_logits, halt_logits
+        return carry.detach(), action_logits, halt_logits

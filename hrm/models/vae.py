@@ -4,8 +4,9 @@ of this one model.
 Encoder: stride-2 4x4 convolutions halve the image down to 4x4, then linear layers give the latent
 mean and log-variance. Decoder: the mirror image, transposed convolutions back to the image, a sigmoid
 to [0, 1]. The widths set the size: (128, 256, 512) with 64 latents is the teacher, (16, 32, 64) the
-student. Weights travel as safetensors, the config in their metadata (`save_safetensors`,
-`VAE.from_safetensors`), so an edge device needs this file and torch, nothing else of the framework.
+student. Weights travel as safetensors, the config in their metadata (written by
+`hrm.evaluation.reconstructions.save_safetensors`, read by `VAE.from_safetensors`), so an edge device
+needs this file and torch, nothing else of the framework.
 """
 
 from __future__ import annotations
@@ -13,9 +14,7 @@ from __future__ import annotations
 import json
 import math
 import os
-import tempfile
-from dataclasses import asdict, dataclass
-from pathlib import Path
+from dataclasses import dataclass
 
 import torch
 from torch import nn
@@ -90,25 +89,6 @@ class VAE(nn.Module):
         model = cls(**config)
         model.load_state_dict(load_file(str(path), device=device))
         return model.eval()
-
-
-def save_safetensors(model: VAE, path: str | os.PathLike) -> Path:
-    """The weights (and BatchNorm statistics) with the config as metadata, written atomically."""
-    from safetensors.torch import save_file
-
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    state = {key: value.detach().contiguous() for key, value in model.state_dict().items()}
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        save_file(state, tmp, metadata={"config": json.dumps(asdict(model.config))})
-        os.chmod(tmp, 0o644)  # a file to hand on, readable like any other
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
 
 
 def kl_divergence(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:

@@ -3,7 +3,8 @@
 import pytest
 import torch
 
-from hrm.models.vae import VAE, kl_divergence, save_safetensors
+from hrm.evaluation.reconstructions import save_safetensors
+from hrm.models.vae import VAE, kl_divergence
 from hrm.modules.vae import VAEModule
 
 
