@@ -152,7 +152,7 @@ def run(cfg: DictConfig) -> dict[str, float]:
 
 def report(cfg: DictConfig, trainer: L.Trainer, loggers: list, metrics: dict[str, float]) -> None:
     headline = ("val/", "test/", "arc/pass", "arc/all_correct", "arc/num_", "arc/mean_segments", "scenarios/",
-                "switch/", "size/", "teacher/", "distill/")
+                "switch/", "size/", "teacher/", "distill/", "rl/")
     shown = {k: v for k, v in metrics.items() if k.startswith(headline)} or metrics
     lines = ["", "results:"]
     lines += [f"  {key:<34} {value:.4f}" for key, value in shown.items()]

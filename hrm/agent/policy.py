@@ -1,6 +1,6 @@
 """`HRMPolicy`: a trained policy checkpoint, for an agent loop to call instead of GPT-2.
 
-    policy = HRMPolicy.from_checkpoint("checkpoints/agent_imitation_hrm_agent/last.ckpt")
+    policy = HRMPolicy.from_checkpoint("checkpoints/agent_imitation_hrm_agent/last.ckpt")  # or agent_rl/best.ckpt
     decision = policy.decide(agent.encode_state())   # {"action": "web_search", "confidence": 0.93}
 
 The state is checked against the log schema first, so a malformed one fails with a clear message
@@ -9,6 +9,7 @@ instead of a wrong decision.
 
 from __future__ import annotations
 
+import inspect
 from pathlib import Path
 
 import torch
@@ -17,6 +18,7 @@ from hrm.agent.schema import ACTIONS, validate_state
 from hrm.agent.text import state_to_text
 from hrm.errors import CheckpointError
 from hrm.modules.policy import PolicyModule
+from hrm.modules.policy_rl import VALUE_HEAD
 from hrm.utils.checkpoints import read_checkpoint
 from hrm.utils.resolvers import cpu_autocast, cpu_has_bf16
 
@@ -34,8 +36,11 @@ class HRMPolicy:
         if "max_tokens" not in hparams or "tokenizer" not in hparams:
             raise CheckpointError(f"{path}: not a policy checkpoint (train one with experiment=agent_imitation)")
         hparams["compile"] = False  # compiling pays off over a training run, not for single decisions
-        module = PolicyModule(**hparams)
-        module.load_state_dict(checkpoint["state_dict"])
+        # An RL checkpoint also holds how it was trained (init_from, rl): deciding needs only the policy.
+        accepted = inspect.signature(PolicyModule.__init__).parameters
+        module = PolicyModule(**{key: value for key, value in hparams.items() if key in accepted})
+        # An RL checkpoint's value head helped train the policy; deciding does not use it.
+        module.load_state_dict({k: v for k, v in checkpoint["state_dict"].items() if not k.startswith(VALUE_HEAD)})
         return cls(module, bf16)
 
     def decide(self, state: dict) -> dict:

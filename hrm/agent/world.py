@@ -187,7 +187,8 @@ class AgentWorld:
 
     def _add_curiosity(self) -> None:
         fresh = [t for t in TOPICS if t not in self.curiosity]
-        self.curiosity.append(self.rng.choice(fresh))
+        if fresh:  # every topic already queued: nothing new to wonder about
+            self.curiosity.append(self.rng.choice(fresh))
 
     def _web_search(self, state: dict) -> dict:
         self.searches_performed += 1

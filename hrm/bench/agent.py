@@ -18,7 +18,6 @@ import tempfile
 import time
 from pathlib import Path
 
-import lightning as L
 import torch
 
 from hrm.agent.policy import HRMPolicy
@@ -29,27 +28,9 @@ from hrm.data.scenarios import SHIPPED_SCENARIOS
 from hrm.data.tokenizers import load_tokenizer
 from hrm.training import run as run_training
 from hrm.utils.compose import compose_train_config
-from hrm.utils.io import atomic_write_json
 from hrm.utils.resolvers import cpu_autocast, cpu_has_bf16
 
 TARGET_AGREEMENT = 0.9
-
-
-class ValidationTimeline(L.Callback):
-    """Records (epoch, seconds since fit start, val/accuracy) at every validation, into a JSON file."""
-
-    def __init__(self, path: str):
-        self.path, self.rows, self.start = Path(path), [], None
-
-    def on_fit_start(self, trainer, pl_module) -> None:
-        self.start = time.perf_counter()
-
-    def on_validation_end(self, trainer, pl_module) -> None:
-        accuracy = trainer.callback_metrics.get("val/accuracy")
-        if accuracy is not None and not trainer.sanity_checking:
-            self.rows.append({"epoch": trainer.current_epoch, "seconds": time.perf_counter() - self.start,
-                              "val_accuracy": float(accuracy)})
-            atomic_write_json(self.path, self.rows)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -62,7 +43,7 @@ def imitation(args: argparse.Namespace, root: str) -> tuple[dict, list[dict], fl
     timeline = Path(root) / "timeline.json"
     overrides = ["experiment=agent_imitation", f"model={args.model}", "logger=none",
                  f"trainer.max_epochs={args.epochs}", "trainer.enable_progress_bar=false", "~callbacks.progress_bar",
-                 "+callbacks.timeline._target_=hrm.bench.agent.ValidationTimeline",
+                 "+callbacks.timeline._target_=hrm.bench.timing.ValidationTimeline",
                  f"+callbacks.timeline.path={timeline}"]
     cfg = compose_train_config(overrides, root)
     start = time.perf_counter()
@@ -101,7 +82,7 @@ def run(args: argparse.Namespace) -> int:
         hrm_ms = median_ms(policy.decide, states[: args.decisions])
         params = sum(p.numel() for p in policy.module.parameters())
         hrm_tokens = policy.module.hparams.max_tokens
-    reached = next((row for row in timeline if row["val_accuracy"] >= TARGET_AGREEMENT), None)
+    reached = next((row for row in timeline if row["value"] >= TARGET_AGREEMENT), None)
     texts = [state_to_text(s) for s in states]
     gpt2_score_ms, gpt2_short_ms, gpt2_write_ms = gpt2_latencies(texts, args.decisions, hrm_tokens)
     gpt2_tokens = statistics.fmean(len(load_tokenizer("gpt2").encode(t).ids) for t in texts)
@@ -111,7 +92,7 @@ def run(args: argparse.Namespace) -> int:
     print(f"  whole run (collect, train, validate, test): {seconds:.0f} s")
     if reached:
         print(f"  held-out agreement >= {TARGET_AGREEMENT:.0%}: after epoch {reached['epoch']}, "
-              f"{reached['seconds']:.0f} s into training ({reached['val_accuracy']:.3f})")
+              f"{reached['seconds']:.0f} s into training ({reached['value']:.3f})")
     else:
         print(f"  held-out agreement never reached {TARGET_AGREEMENT:.0%}")
     print(f"  final held-out agreement {metrics.get('val/accuracy', float('nan')):.3f}; scenarios: "

@@ -22,6 +22,7 @@ from torch.utils.data import DataLoader
 from hrm.agent.collect import collect as collect_log
 from hrm.agent.schema import ACTIONS, episode_ids, load_examples
 from hrm.agent.text import state_to_text
+from hrm.agent.world import calculate_reward
 from hrm.data.sampling import ResumableSampling
 from hrm.data.scenarios import ScenarioDataModule
 from hrm.errors import UserError
@@ -92,7 +93,8 @@ class AgentLogDataModule(ResumableSampling, L.LightningDataModule):
         if len(held_out) == len(order):
             raise UserError(f"{self.path}: one episode only; validation needs episodes of its own"
                             " (a new episode starts where state.iteration does not increase)")
-        rows = [{"text": state_to_text(ex["state"]), "label": ACTIONS.index(ex["action"]["action"])} for ex in examples]
+        rows = [{"text": state_to_text(ex["state"]), "label": ACTIONS.index(ex["action"]["action"]),
+                 "reward": calculate_reward(ex["action"], ex["result"])} for ex in examples]
         self.train_rows = [row for row, ep in zip(rows, episodes) if ep not in held_out]
         self.val_rows = [row for row, ep in zip(rows, episodes) if ep in held_out]
         log.info("agent log %s: %d episodes, %d train / %d val decisions", self.path, len(order),

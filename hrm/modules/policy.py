@@ -50,6 +50,7 @@ class PolicyModule(L.LightningModule):
         act: dict | None = None,
         optimizer: dict | None = None,
         compile: bool = False,
+        reward_weighted: bool = False,
     ):
         """
         net: the backbone's config with its `_target_`; its vocab_size and seq_len come from the tokenizer
@@ -57,6 +58,9 @@ class PolicyModule(L.LightningModule):
             logs). max_tokens: tokens of a state the model reads (the seeds used 64). vocab_limit: size cap
             of a `words` vocabulary. act: fields of PolicyACTConfig. optimizer: lr, betas, weight_decay,
             warmup_steps for AdamW; clip_norm: the gradient norm clipped to (None: no clipping).
+            reward_weighted: weight each logged decision's loss by (1 + its reward), floored at 0 (seed 001's
+            reward-weighted imitation: decisions that paid off count more; below -1 a weight would turn
+            negative and make the loss unbounded, so such decisions are left out instead).
         """
         super().__init__()
         net, act, optimizer = plain_container(net), plain_container(act) or {}, plain_container(optimizer) or {}
@@ -71,7 +75,8 @@ class PolicyModule(L.LightningModule):
                "puzzle_emb": False, "heads": False}
         self.save_hyperparameters({"net": net, "tokenizer": tokenizer, "max_tokens": max_tokens,
                                    "vocab_limit": vocab_limit, "act": act, "optimizer": optimizer,
-                                   "compile": compile})
+                                   "compile": compile, "reward_weighted": reward_weighted})
+        self.reward_weighted = reward_weighted
         backbone = hydra.utils.instantiate(net, _convert_="all")
         if compile:
             backbone.compile_levels()
@@ -109,18 +114,19 @@ class PolicyModule(L.LightningModule):
 
     # --- thinking ----------------------------------------------------------------------------------
     def segments(self, ids: torch.Tensor):
-        """Yield (action logits, halt logits) of each segment, from a fresh carry."""
+        """Yield (action logits, halt logits, the heads' input detached [B, hidden]) of each segment, from a
+        fresh carry."""
         carry = self.net.initial_carry(ids.shape[0], ids.device)
         for _ in range(self.act_config.halt_max_steps):
             carry, action_logits, halt_logits = self.net(carry, ids)
-            yield action_logits, halt_logits
+            yield action_logits, halt_logits, carry.z_H[:, 0]
 
     @torch.no_grad()
     def decide_ids(self, ids: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """(action logits where each row halted [B, A], segments each row used [B])."""
         kept = used = None
         done = torch.zeros(ids.shape[0], dtype=torch.bool, device=ids.device)
-        for step, (logits, halt) in enumerate(self.segments(ids), start=1):
+        for step, (logits, halt, _) in enumerate(self.segments(ids), start=1):
             fresh = ~done  # rows still thinking take this segment's answer
             kept = logits if kept is None else torch.where(fresh[:, None], logits, kept)
             used = torch.full_like(done, step, dtype=torch.long) if used is None else torch.where(fresh, step, used)
@@ -136,11 +142,13 @@ class PolicyModule(L.LightningModule):
     # --- steps -------------------------------------------------------------------------------------
     def training_step(self, batch: dict[str, Any], batch_idx: int) -> torch.Tensor:
         ids, labels = self.encode(batch["text"]), batch["label"]
+        weights = (1.0 + batch["reward"].float()).clamp(min=0.0) if self.reward_weighted else None
         losses = []
-        for logits, halt in self.segments(ids):  # deep supervision: every segment is scored
+        for logits, halt, _ in self.segments(ids):  # deep supervision: every segment is scored
             correct = logits.argmax(-1) == labels
-            losses.append(F.cross_entropy(logits, labels)
-                          + 0.5 * F.binary_cross_entropy_with_logits(halt, correct.float()))
+            imitation = F.cross_entropy(logits, labels, reduction="none")
+            imitation = imitation.mean() if weights is None else (imitation * weights).sum() / weights.sum().clamp(min=1e-6)
+            losses.append(imitation + 0.5 * F.binary_cross_entropy_with_logits(halt, correct.float()))
         loss = torch.stack(losses).mean()
         self._update("train", logits.detach(), labels, loss.detach(), torch.full_like(labels, len(losses)))
         self._log_step("train", loss.detach())

@@ -31,10 +31,11 @@ def read_checkpoint(path: str | Path) -> dict:
     return checkpoint
 
 
-def check_compatible(path: str | Path, checkpoint: dict, model: torch.nn.Module, hint: str = "") -> None:
-    """The checkpoint's tensors must match this model's names and shapes exactly; `hint` ends the error."""
+def check_compatible(path: str | Path, checkpoint: dict, model: torch.nn.Module | dict, hint: str = "") -> None:
+    """The checkpoint's tensors must match this model's (or this state dict's) names and shapes exactly;
+    `hint` ends the error."""
     saved = checkpoint["state_dict"]
-    expected = model.state_dict()
+    expected = model if isinstance(model, dict) else model.state_dict()
     missing = sorted(set(expected) - set(saved))
     unexpected = sorted(set(saved) - set(expected))
     reshaped = [k for k in expected if k in saved and tuple(saved[k].shape) != tuple(expected[k].shape)]

@@ -15,8 +15,9 @@ from hrm.utils import resolvers  # noqa: F401  (registers ${cpu_precision:})
 CONFIG_DIR = Path(__file__).resolve().parents[2] / "configs"
 
 
-def compose_train_config(overrides: list[str], root: str | Path) -> DictConfig:
-    """The composed configs/train.yaml with every output (run dir, checkpoints) under `root`."""
+def compose_train_config(overrides: list[str], root: str | Path, run_dir: str = "run") -> DictConfig:
+    """The composed configs/train.yaml with every output under `root`: checkpoints in root/checkpoints/,
+    the run's metrics.json and logs in root/<run_dir>/."""
     GlobalHydra.instance().clear()
     with initialize_config_dir(version_base="1.3", config_dir=str(CONFIG_DIR)):
         cfg = compose(config_name="train", overrides=[f"paths.root_dir={root}", *overrides],
@@ -24,7 +25,7 @@ def compose_train_config(overrides: list[str], root: str | Path) -> DictConfig:
     HydraConfig.instance().set_config(cfg)  # so ${hydra:runtime.choices.model} resolves, as in a launch
     with open_dict(cfg):
         del cfg["hydra"]
-        cfg.paths.output_dir = str(Path(root) / "run")  # Hydra's runtime dir exists only inside a launch
+        cfg.paths.output_dir = str(Path(root) / run_dir)  # Hydra's runtime dir exists only inside a launch
     return cfg
 
 

@@ -68,3 +68,22 @@ def test_the_imitation_run_reports_agreement_scenario_accuracies_and_the_switch_
     teacher_decisions = BootstrapTeacher(0)
     right = sum(teacher_decisions.decide(s["state"])[0] == s["optimal_action"] for s in scenarios)
     assert teacher == pytest.approx(right / len(scenarios))
+
+
+def test_reward_weighting_counts_decisions_by_one_plus_their_reward(tiny_policy):
+    module, datamodule = tiny_policy("model.reward_weighted=true")
+    batch = next(iter(datamodule.train_dataloader()))
+    assert set(batch["reward"].tolist()) <= {10.0, 3.0, 2.0, 1.0, 0.5, -0.1, -0.5, -2.0}  # the seeds' rewards
+
+    def loss(rewards):
+        return float(module.training_step({**batch, "reward": rewards}, 0).detach())
+
+    rewards = torch.zeros_like(batch["reward"])
+    module.reward_weighted = False
+    unweighted = loss(rewards)
+    module.reward_weighted = True
+    assert loss(rewards) == pytest.approx(unweighted)  # every weight 1
+    assert loss(rewards + 4.0) == pytest.approx(unweighted)  # equal weights: the same weighted mean
+    first_only = rewards.clone() - 2.0
+    first_only[0] = 0.0  # every other decision's weight is 1 - 2 < 0, floored to 0: only the first counts
+    assert loss(first_only) != pytest.approx(unweighted)

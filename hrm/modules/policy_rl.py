@@ -1,0 +1,297 @@
+"""PolicyRLModule: the imitation policy fine-tuned by REINFORCE in the simulator (the seeds' Phase 3).
+
+The seeds' update was `policy_loss = -log_prob * reward`. Here each training step plays a batch of
+seeded episodes with the current policy (sampling its actions), and the log-probability of each action
+is weighted by its advantage: the discounted reward-to-go from that decision minus a baseline, normalised.
+The baseline is a small value head learning each state's expected return from the state the action head
+reads (detached, so it does not pull on the policy), or else the batch's mean return at the same step. An entropy bonus keeps the policy from
+collapsing onto one action too early. Playing happens without gradients; the decisions are then scored
+again in one batched forward pass with gradients, the segment each decision halted at supplying its
+logits, so ACT halting is the one used to act.
+
+The module starts from an imitation checkpoint (`init_from`, a file or a glob whose newest match wins)
+and takes its network and tokenizer from there. Validation plays fixed held-out episodes greedily
+(`val/mean_reward`); the test stage plays other held-out episodes with the RL policy, the teacher, the
+oracle and the planner's optimum (`rl/*`), compares with the imitation policy measured before the first
+update, and scores the validation scenarios as the imitation experiment does.
+
+Guard rails: a non-finite reward, loss or gradient stops the run before the weights change, so every
+checkpoint on disk holds finite weights; a policy that takes one action in nearly every decision is
+reported (`rl/collapsed`).
+"""
+
+from __future__ import annotations
+
+import glob
+import logging
+import os
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from omegaconf import DictConfig, open_dict
+from torchmetrics import MeanMetric
+
+from hrm.agent.rollout import Episodes, evaluate, fixed_policy, play
+from hrm.agent.schema import ACTIONS
+from hrm.agent.text import state_to_text
+from hrm.errors import CheckpointError, UserError
+from hrm.modules.policy import PolicyModule
+from hrm.utils.checkpoints import check_compatible, read_checkpoint
+
+log = logging.getLogger(__name__)
+
+# What an RL checkpoint takes over from the imitation checkpoint it starts from.
+INHERITED = ("net", "tokenizer", "max_tokens", "vocab_limit", "act")
+BASELINES = ("value", "batch", "none")
+VALUE_HEAD = "value_head."
+ROLLOUT_KEYS = ("mean_reward", *(f"frac_{action}" for action in ACTIONS))
+FIXED = ("teacher", "oracle", "optimal")  # the RL module's own tensors: not in an imitation checkpoint, not needed to decide
+
+
+class TrainingDiverged(UserError):
+    """A reward, loss or gradient is NaN or infinite: the run stops before the weights change."""
+
+
+@dataclass
+class RLConfig:
+    gamma: float = 0.9  # discount of the reward-to-go (0: each decision's own reward, as in the seeds)
+    entropy_coef: float = 0.01  # entropy bonus
+    baseline: str = "batch"  # batch: the batch's mean return at each step; value: a learned value of the state
+    value_coef: float = 0.5  # weight of the value head's squared error
+    normalize: bool = True  # scale advantages to unit variance
+    temperature: float = 1.0  # of the sampling during play
+    collapse_share: float = 0.95  # a greedy policy taking one action this often is reported as collapsed
+
+
+def newest_match(pattern: str) -> str:
+    """`pattern` itself when it is a file, else the most recently written file matching it."""
+    if os.path.isfile(pattern):
+        return pattern
+    matches = sorted(glob.glob(pattern), key=os.path.getmtime)
+    if not matches:
+        raise CheckpointError(f"{pattern}: no imitation checkpoint; train one first (python train.py"
+                              " experiment=agent_imitation) or give model.init_from=<file>")
+    return matches[-1]
+
+
+class PolicyRLModule(PolicyModule):
+    def __init__(self, init_from: str | None = None, rl: dict | None = None, **policy: Any):
+        """init_from: the imitation checkpoint to start from (train.py fills in the network from it).
+        rl: fields of RLConfig. policy: PolicyModule's arguments."""
+        super().__init__(**policy)
+        self.rl = RLConfig(**(rl or {}))
+        if self.rl.baseline not in BASELINES:
+            raise UserError(f"model.rl.baseline must be one of {', '.join(BASELINES)}, got {self.rl.baseline!r}")
+        # The learned baseline: the expected return from a state, read from the (detached) state the heads read.
+        hidden = self.net.backbone.config.hidden_size
+        self.value_head = torch.nn.Sequential(torch.nn.Linear(hidden, hidden), torch.nn.GELU(),
+                                              torch.nn.Linear(hidden, 1))
+        self.save_hyperparameters({**self.hparams, "init_from": init_from, "rl": dict(rl or {})})
+        self.init_from = init_from
+        self.imitation: dict[str, float] = {}  # the starting policy's figures, saved in the checkpoints
+        # Mean episode reward and action shares of the greedy policy (val, test) and, on the test episodes, of
+        # the policies that need no training: the teacher, the oracle (best next decision) and the planner's
+        # optimum (best rest of the episode: the ceiling).
+        self.rollout_metrics = torch.nn.ModuleDict({
+            name: torch.nn.ModuleDict({key: MeanMetric() for key in ROLLOUT_KEYS}) for name in ("val", "test", *FIXED)
+        })
+
+    # --- starting point ----------------------------------------------------------------------------
+    @staticmethod
+    def bind_to_data(model_cfg: DictConfig, datamodule: Any, checkpoint: dict | None = None) -> None:
+        """Take the network, tokenizer and ACT settings from the checkpoint being resumed or evaluated, or
+        else from the imitation checkpoint `init_from` names."""
+        if checkpoint is None:
+            path = newest_match(str(model_cfg.init_from))
+            checkpoint = read_checkpoint(path)
+            with open_dict(model_cfg):
+                model_cfg.init_from = path
+            print(f"starting from the imitation checkpoint {path}")
+        saved = checkpoint.get("hyper_parameters") or {}
+        if "max_tokens" not in saved:
+            raise CheckpointError(f"{model_cfg.init_from}: not a policy checkpoint (train one with"
+                                  " experiment=agent_imitation)")
+        with open_dict(model_cfg):
+            for key in INHERITED:
+                model_cfg[key] = saved[key]
+
+    def on_fit_start(self) -> None:
+        if self.trainer.ckpt_path is not None:
+            return  # resumed: weights and the imitation figures come from the checkpoint
+        checkpoint = read_checkpoint(self.init_from)
+        check_compatible(self.init_from, checkpoint, self.policy_state())
+        self.load_state_dict(checkpoint["state_dict"], strict=False)  # all but the new value head
+        data = self.trainer.datamodule
+        figures = evaluate(data.test_seeds, data.steps, self.choose())
+        self.imitation = {**{f"rl/imitation_{key}": value for key, value in figures.items()},
+                          "scenarios/imitation_accuracy": self.scenario_accuracy(data.scenario_rows())}
+        log.info("imitation policy: %s", self.imitation)
+
+    def on_save_checkpoint(self, checkpoint: dict) -> None:
+        checkpoint["rl_imitation"] = dict(self.imitation)
+
+    def on_load_checkpoint(self, checkpoint: dict) -> None:
+        self.imitation = dict(checkpoint.get("rl_imitation") or {})
+
+    # --- acting ------------------------------------------------------------------------------------
+    def choose(self, generator: torch.Generator | None = None, used: list | None = None):
+        """A Chooser for `play`: greedy, or sampling with `generator`; `used` collects each decision's
+        segment count."""
+
+        def decide(states: list[dict]) -> list[str]:
+            logits, segments = self.decide_ids(self.encode([state_to_text(s) for s in states]))
+            self._finite("policy's output", logits)
+            if generator is None:
+                picks = logits.argmax(-1)
+            else:
+                probabilities = (logits.float() / self.rl.temperature).softmax(-1)
+                picks = torch.multinomial(probabilities.cpu(), 1, generator=generator).squeeze(-1)
+            if used is not None:
+                used.append(segments.cpu())
+            return [ACTIONS[int(i)] for i in picks]
+
+        return decide
+
+    def scenario_accuracy(self, rows: list[dict]) -> float:
+        logits, _ = self.decide_ids(self.encode([row["text"] for row in rows]))
+        labels = torch.tensor([row["label"] for row in rows], device=logits.device)
+        return float((logits.argmax(-1) == labels).float().mean())
+
+    # --- learning ----------------------------------------------------------------------------------
+    def training_step(self, batch: dict[str, Any], batch_idx: int) -> torch.Tensor:
+        seeds, steps = batch["seed"].tolist(), int(batch["steps"])
+        # The sampling is seeded by the episodes' seeds: a resumed run plays exactly what it would have.
+        generator = torch.Generator().manual_seed(int(np.random.SeedSequence(seeds).generate_state(1)[0]))
+        used: list[torch.Tensor] = []
+        with torch.no_grad():
+            episodes = play(seeds, steps, self.choose(generator, used))
+        returns = self._finite("reward", episodes.returns(self.rl.gamma)).to(self.device)
+
+        texts = [state_to_text(state) for episode in episodes.states for state in episode]
+        taken = torch.tensor([ACTIONS.index(a) for episode in episodes.actions for a in episode], device=self.device)
+        segments = torch.stack(used, dim=1).flatten()  # [episode][step] order, as texts
+        logits, states = self.logits_at(self.encode(texts), segments.to(self.device))
+        log_probs = (logits / self.rl.temperature).log_softmax(-1)  # the policy that played
+        values = self.value_head(states.float()).squeeze(-1).float()
+        returns = returns.flatten()
+        # The value head predicts returns standardised over the batch: the scale of rewards never matters.
+        returns = (returns - returns.mean()) / (returns.std() + 1e-6) if self.rl.baseline == "value" else returns
+        advantages = self.advantages(returns, values.detach(), len(seeds))
+        entropy = -(log_probs.exp() * log_probs).sum(-1).mean()
+        policy_loss = -(log_probs.gather(1, taken[:, None]).squeeze(1) * advantages).mean()
+        value_loss = F.mse_loss(values, returns) if self.rl.baseline == "value" else torch.zeros((), device=self.device)
+        loss = self._finite("loss", policy_loss - self.rl.entropy_coef * entropy + self.rl.value_coef * value_loss)
+
+        self.log_dict({"train/loss": loss.detach(), "train/entropy": entropy.detach(),
+                       "train/value_loss": value_loss.detach(), "train/mean_reward": episodes.mean_reward()},
+                      on_step=True, prog_bar=True, batch_size=len(seeds))
+        return loss
+
+    def logits_at(self, ids: torch.Tensor, segments: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """([N, A] action logits with gradients, [N, hidden] detached states) of each row at the segment it
+        halted at while playing. Rows are thought through only as many segments as they used (most halt
+        after the first)."""
+        logits = torch.empty(ids.shape[0], len(ACTIONS), device=ids.device)
+        states = torch.empty(ids.shape[0], self.net.backbone.config.hidden_size, device=ids.device)
+        for count in segments.unique().tolist():
+            rows = (segments == count).nonzero().squeeze(1)
+            for step, (row_logits, _, row_states) in enumerate(self.segments(ids[rows]), start=1):
+                if step == count:
+                    logits = logits.index_put((rows,), row_logits.float())
+                    states = states.index_put((rows,), row_states.float())
+                    break
+        return logits, states
+
+    def advantages(self, returns: torch.Tensor, values: torch.Tensor, episodes: int) -> torch.Tensor:
+        """Flat [episodes * steps] returns (episode-major) -> advantages: minus the baseline, normalised."""
+        if self.rl.baseline == "value":
+            advantages = returns - values
+        elif self.rl.baseline == "batch":
+            by_step = returns.view(episodes, -1)
+            advantages = (by_step - by_step.mean(0, keepdim=True)).flatten()
+        else:
+            advantages = returns
+        if self.rl.normalize and advantages.numel() > 1:
+            advantages = advantages / (advantages.std() + 1e-6)
+        return advantages
+
+    def policy_state(self) -> dict[str, torch.Tensor]:
+        """This module's tensors without the value head: what an imitation checkpoint holds."""
+        return {k: v for k, v in self.state_dict().items() if not k.startswith(VALUE_HEAD)}
+
+    def _finite(self, what: str, value: torch.Tensor) -> torch.Tensor:
+        if not torch.isfinite(value).all():
+            raise self._diverged(f"the {what} is {value.flatten()[~torch.isfinite(value.flatten())][0].item()}")
+        return value
+
+    def _diverged(self, what: str) -> TrainingDiverged:
+        callback = self.trainer.checkpoint_callback if self._trainer else None
+        last = os.path.join(callback.dirpath, "last.ckpt") if callback is not None and callback.dirpath else None
+        kept = f"the last good checkpoint is kept: {last}" if last and os.path.isfile(last) else \
+            "no checkpoint was written before it"
+        return TrainingDiverged(f"RL step {self.global_step}: {what}; stopped before updating the weights"
+                                f" (lower model.optimizer.lr?); {kept}")
+
+    def on_before_optimizer_step(self, optimizer) -> None:
+        grads = [p.grad for p in self.parameters() if p.grad is not None]
+        norm = torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(g.float()) for g in grads]))
+        if not torch.isfinite(norm):
+            raise self._diverged(f"the gradient norm is {norm.item()}")
+        super().on_before_optimizer_step(optimizer)
+
+    # --- evaluation --------------------------------------------------------------------------------
+    def _record(self, name: str, episodes: Episodes) -> None:
+        metrics = self.rollout_metrics[name]
+        for total in episodes.total_rewards():
+            metrics["mean_reward"].update(total)
+        for action, share in episodes.action_fractions().items():
+            metrics[f"frac_{action}"].update(share, weight=len(episodes.seeds))
+
+    def validation_step(self, batch: dict[str, Any], batch_idx: int) -> None:
+        self._record("val", play(batch["seed"].tolist(), int(batch["steps"]), self.choose()))
+
+    def test_step(self, batch: dict[str, Any], batch_idx: int, dataloader_idx: int = 0) -> None:
+        if "seed" not in batch:  # the validation scenarios
+            super().test_step(batch, batch_idx)
+            return
+        seeds, steps = batch["seed"].tolist(), int(batch["steps"])
+        self._record("test", play(seeds, steps, self.choose()))
+        for name in FIXED:
+            self._record(name, play(seeds, steps, fixed_policy(name, seeds, steps)))
+
+    def _figures(self, name: str, prefix: str) -> dict[str, float]:
+        """{prefix + key: value} of a policy's rollouts so far (then reset)."""
+        values = {f"{prefix}{key}": float(metric.compute()) for key, metric in self.rollout_metrics[name].items()}
+        for metric in self.rollout_metrics[name].values():
+            metric.reset()
+        return values
+
+    def _collapsed(self, values: dict[str, float], prefix: str) -> float:
+        """1.0 (and a warning) when one action takes `collapse_share` of the decisions or more."""
+        shares = {action: values[f"{prefix}frac_{action}"] for action in ACTIONS}
+        favourite = max(shares, key=shares.get)
+        collapsed = shares[favourite] >= self.rl.collapse_share
+        if collapsed:
+            log.warning("the policy has collapsed: it takes %s in %.0f%% of its decisions", favourite,
+                        100 * shares[favourite])
+        return float(collapsed)
+
+    def on_validation_epoch_end(self) -> None:
+        values = self._figures("val", "val/")
+        values["val/collapsed"] = self._collapsed(values, "val/")
+        self.log("val/mean_reward", values.pop("val/mean_reward"), prog_bar=True)
+        self.log_dict(values)
+
+    def on_test_epoch_end(self) -> None:
+        super().on_test_epoch_end()  # the scenarios, as for imitation
+        values = self._figures("test", "rl/")
+        values["rl/collapsed"] = self._collapsed(values, "rl/")
+        for name in FIXED:
+            values.update(self._figures(name, f"rl/{name}_"))
+        values.update(self.imitation)
+        for name in ("teacher", "oracle", "optimal"):
+            values[f"rl/over_{name}"] = values["rl/mean_reward"] / values[f"rl/{name}_mean_reward"]
+        self.log_dict(values)

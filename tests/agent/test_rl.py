@@ -1,0 +1,84 @@
+"""experiment=agent_rl: REINFORCE from an imitation checkpoint, its figures, resuming and guard rails."""
+
+import logging
+
+import pytest
+import torch
+
+from hrm.agent.policy import HRMPolicy
+from hrm.agent.rollout import fixed_policy, play
+from hrm.data.agent_episodes import TEST_SEEDS_START
+from hrm.errors import CheckpointError
+from hrm.modules.policy_rl import TrainingDiverged
+from hrm.training import run
+from hrm.utils.checkpoints import read_checkpoint
+from hrm.utils.compose import compose_train_config
+from tests.conftest import TINY, run_train
+
+
+@pytest.fixture(scope="module")
+def imitation(tmp_path_factory):
+    """A tiny agent_imitation checkpoint to start from: it imitated a random policy, so RL has room to improve."""
+    root = tmp_path_factory.mktemp("imitation")
+    run(compose_train_config(["experiment=agent_imitation", *TINY, "trainer.max_steps=6", "test=false",
+                              "+data.collect.policy=random"], root))
+    return root / "checkpoints" / "agent_imitation_hrm_agent" / "last.ckpt"
+
+
+def rl_config(root, init, *overrides):
+    return compose_train_config(["experiment=agent_rl", *TINY, f"model.init_from={init}", *overrides], root)
+
+
+def test_rl_raises_the_reward_above_the_imitation_policy_and_random(imitation, tmp_path, caplog):
+    cfg = rl_config(tmp_path, imitation, "trainer.max_steps=30", "model.optimizer.lr=1e-3")
+    with caplog.at_level(logging.WARNING):
+        metrics = run(cfg)
+    seeds = range(TEST_SEEDS_START, TEST_SEEDS_START + cfg.data.test_episodes)
+    random = play(seeds, cfg.data.steps, fixed_policy("random", seeds, cfg.data.steps)).mean_reward()
+    assert metrics["rl/mean_reward"] > random
+    assert metrics["rl/mean_reward"] > 1.5 * metrics["rl/imitation_mean_reward"]
+    for key in ("rl/teacher_mean_reward", "rl/oracle_mean_reward", "rl/optimal_mean_reward", "rl/over_teacher",
+                "rl/teacher_frac_idle", "rl/imitation_frac_idle", "scenarios/hrm_accuracy",
+                "scenarios/imitation_accuracy", "switch/use_hrm"):
+        assert key in metrics
+    assert sum(metrics[f"rl/frac_{a}"] for a in ("web_search", "ask_human", "propose_improvement", "idle")) \
+        == pytest.approx(1.0)
+    # In 6-decision episodes searching every time is a local optimum, and the tiny policy settles there:
+    # reported as a collapse.
+    assert metrics["rl/frac_web_search"] == 1.0 and metrics["rl/collapsed"] == 1.0
+    assert "the policy has collapsed: it takes web_search in 100% of its decisions" in caplog.text
+    # The RL checkpoint decides for an agent loop like an imitation one.
+    policy = HRMPolicy.from_checkpoint(tmp_path / "checkpoints" / "agent_rl" / "last.ckpt")
+    assert policy.decide(play([1], 1, fixed_policy("oracle", [1], 1)).states[0][0])["action"] == "web_search"
+
+
+def test_the_newest_imitation_checkpoint_is_found_and_a_missing_one_named(imitation, tmp_path):
+    cfg = rl_config(tmp_path, imitation.parent.parent / "agent_imitation_*" / "last.ckpt", "trainer.max_steps=1",
+                    "test=false")
+    assert run(cfg)["trainer/global_step"] == 1
+    with pytest.raises(CheckpointError, match="no imitation checkpoint; train one first"):
+        run(rl_config(tmp_path / "elsewhere", tmp_path / "nothing" / "*.ckpt"))
+
+
+def test_a_killed_rl_run_resumes_to_the_same_weights(imitation, tmp_path):
+    steps = ["trainer.max_steps=6", "test=false", "logger=none"]
+    run(rl_config(tmp_path / "whole", imitation, *steps))
+    args = ["experiment=agent_rl", "debug=tiny", f"model.init_from={imitation}", *steps]
+    killed = run_train([*args, "crash_at_step=3"], tmp_path / "killed")
+    assert killed.returncode != 0
+    resumed = run_train(args, tmp_path / "killed")
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    whole = read_checkpoint(tmp_path / "whole" / "checkpoints" / "agent_rl" / "last.ckpt")
+    again = read_checkpoint(tmp_path / "killed" / "checkpoints" / "agent_rl" / "last.ckpt")
+    for key, tensor in whole["state_dict"].items():
+        assert torch.equal(tensor, again["state_dict"][key]), key
+    assert whole["rl_imitation"] == again["rl_imitation"]  # measured once, before the first update
+
+
+def test_a_diverging_run_stops_in_one_line_and_keeps_finite_checkpoints(imitation, tmp_path):
+    with pytest.raises(TrainingDiverged, match=r"RL step [1-9]\d*: the .* is (nan|inf|-inf); stopped before"
+                                               r" updating the weights .*the last good checkpoint is kept"):
+        run(rl_config(tmp_path, imitation, "trainer.max_steps=20", "model.optimizer.lr=1e12",
+                      "model.optimizer.clip_norm=null", "callbacks.last.every_n_train_steps=1"))
+    last = read_checkpoint(tmp_path / "checkpoints" / "agent_rl" / "last.ckpt")
+    assert all(torch.isfinite(t).all() for t in last["state_dict"].values() if t.is_floating_point())
