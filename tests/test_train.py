@@ -13,8 +13,9 @@ from tests.test_configs import options
 
 @pytest.mark.parametrize("experiment", options("experiment"))
 def test_each_experiment_takes_its_first_training_steps(make_config, tmp_path, experiment):
-    if experiment == "vae_distill":  # distils the teacher that vae_teacher trains
-        run(make_config("experiment=vae_teacher", *TINY, "trainer.max_steps=3"))
+    first = {"vae_distill": "vae_teacher", "agent_rl": "agent_imitation"}  # what they start from
+    if experiment in first:
+        run(make_config(f"experiment={first[experiment]}", *TINY, "trainer.max_steps=3", "test=false"))
     cfg = make_config(f"experiment={experiment}", *TINY, "trainer.max_steps=2")
     metrics = run(cfg)
     assert metrics["trainer/global_step"] == 2

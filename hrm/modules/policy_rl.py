@@ -3,8 +3,9 @@
 The seeds' update was `policy_loss = -log_prob * reward`. Here each training step plays a batch of
 seeded episodes with the current policy (sampling its actions), and the log-probability of each action
 is weighted by its advantage: the discounted reward-to-go from that decision minus a baseline, normalised.
-The baseline is a small value head learning each state's expected return from the state the action head
-reads (detached, so it does not pull on the policy), or else the batch's mean return at the same step. An entropy bonus keeps the policy from
+The baseline is the batch's mean return at the same step of the episode, or (`baseline: value`) a small
+value head learning each state's expected return from the state the action head reads (detached, so it
+does not pull on the policy). An entropy bonus keeps the policy from
 collapsing onto one action too early. Playing happens without gradients; the decisions are then scored
 again in one batched forward pass with gradients, the segment each decision halted at supplying its
 logits, so ACT halting is the one used to act.
@@ -88,7 +89,7 @@ class PolicyRLModule(PolicyModule):
         # The learned baseline: the expected return from a state, read from the (detached) state the heads read.
         hidden = self.net.backbone.config.hidden_size
         self.value_head = torch.nn.Sequential(torch.nn.Linear(hidden, hidden), torch.nn.GELU(),
-                                              torch.nn.Linear(hidden, 1))
+                                              torch.nn.Linear(hidden, 1)) if self.rl.baseline == "value" else None
         self.save_hyperparameters({**self.hparams, "init_from": init_from, "rl": dict(rl or {})})
         self.init_from = init_from
         self.imitation: dict[str, float] = {}  # the starting policy's figures, saved in the checkpoints
@@ -175,14 +176,18 @@ class PolicyRLModule(PolicyModule):
         segments = torch.stack(used, dim=1).flatten()  # [episode][step] order, as texts
         logits, states = self.logits_at(self.encode(texts), segments.to(self.device))
         log_probs = (logits / self.rl.temperature).log_softmax(-1)  # the policy that played
-        values = self.value_head(states.float()).squeeze(-1).float()
         returns = returns.flatten()
-        # The value head predicts returns standardised over the batch: the scale of rewards never matters.
-        returns = (returns - returns.mean()) / (returns.std() + 1e-6) if self.rl.baseline == "value" else returns
-        advantages = self.advantages(returns, values.detach(), len(seeds))
+        value_loss = torch.zeros((), device=self.device)
+        if self.value_head is not None:
+            # It predicts returns standardised over the batch: the scale of the rewards never matters.
+            returns = (returns - returns.mean()) / (returns.std() + 1e-6)
+            values = self.value_head(states.float()).squeeze(-1).float()
+            value_loss = F.mse_loss(values, returns)
+            advantages = self.advantages(returns - values.detach(), len(seeds))
+        else:
+            advantages = self.advantages(returns, len(seeds))
         entropy = -(log_probs.exp() * log_probs).sum(-1).mean()
         policy_loss = -(log_probs.gather(1, taken[:, None]).squeeze(1) * advantages).mean()
-        value_loss = F.mse_loss(values, returns) if self.rl.baseline == "value" else torch.zeros((), device=self.device)
         loss = self._finite("loss", policy_loss - self.rl.entropy_coef * entropy + self.rl.value_coef * value_loss)
 
         self.log_dict({"train/loss": loss.detach(), "train/entropy": entropy.detach(),
@@ -205,14 +210,13 @@ class PolicyRLModule(PolicyModule):
                     break
         return logits, states
 
-    def advantages(self, returns: torch.Tensor, values: torch.Tensor, episodes: int) -> torch.Tensor:
-        """Flat [episodes * steps] returns (episode-major) -> advantages: minus the baseline, normalised."""
-        if self.rl.baseline == "value":
-            advantages = returns - values
-        elif self.rl.baseline == "batch":
+    def advantages(self, returns: torch.Tensor, episodes: int) -> torch.Tensor:
+        """Flat [episodes * steps] returns (episode-major; less the value head's values already) -> advantages:
+        minus the batch baseline, normalised."""
+        if self.rl.baseline == "batch":
             by_step = returns.view(episodes, -1)
             advantages = (by_step - by_step.mean(0, keepdim=True)).flatten()
-        else:
+        else:  # none, or value: subtracted by the caller
             advantages = returns
         if self.rl.normalize and advantages.numel() > 1:
             advantages = advantages / (advantages.std() + 1e-6)
