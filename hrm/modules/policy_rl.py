@@ -126,9 +126,12 @@ class PolicyRLModule(PolicyModule):
         check_compatible(self.init_from, checkpoint, self.policy_state())
         self.load_state_dict(checkpoint["state_dict"], strict=False)  # all but the new value head
         data = self.trainer.datamodule
-        figures = evaluate(data.test_seeds, data.steps, self.choose())
+        # Under the trainer's precision, as the test stage will play the RL policy (hooks run outside it).
+        with self.trainer.precision_plugin.forward_context():
+            figures = evaluate(data.test_seeds, data.steps, self.choose())
+            accuracy = self.scenario_accuracy(data.scenario_rows())
         self.imitation = {**{f"rl/imitation_{key}": value for key, value in figures.items()},
-                          "scenarios/imitation_accuracy": self.scenario_accuracy(data.scenario_rows())}
+                          "scenarios/imitation_accuracy": accuracy}
         log.info("imitation policy: %s", self.imitation)
 
     def on_save_checkpoint(self, checkpoint: dict) -> None:
