@@ -132,9 +132,9 @@ def main(argv: list[str] | None = None) -> int:
                             " always: go on to RL whatever the imitation scores")
         p.add_argument("overrides", nargs="*", help="Hydra overrides for the training phases, e.g. debug=tiny")
         args = p.parse_args(argv)
-        bad = [o for o in args.overrides if "=" not in o]
+        bad = [o for o in args.overrides if "=" not in o and not o.startswith("~")]
         if bad:
-            raise UserError(f"{bad[0]!r}: overrides are key=value (see --help)")
+            raise UserError(f"{bad[0]!r}: overrides are key=value or ~key, as for train.py (see --help)")
         args.out.mkdir(parents=True, exist_ok=True)
         Autopilot(args.out, args.examples, args.steps, args.seed, args.overrides, args.switch).run(args.stop_after)
         return 0

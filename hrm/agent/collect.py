@@ -52,10 +52,7 @@ def run_episodes(episodes: int, steps: int, seed: int, policy: str = "teacher") 
         for _ in range(steps):
             state = world.state()
             name, confidence = decide(state)
-            action = {"action": name, "confidence": confidence}
-            query = world.query_for(name)
-            if query is not None:
-                action["query"] = query
+            action = world.action(name, confidence)
             result, _ = world.step(action)
             yield {"state": state, "action": action, "result": result}
 

@@ -69,11 +69,7 @@ def play(seeds: Iterable[int], steps: int, choose: Chooser) -> Episodes:
         states = [world.state() for world in worlds]
         names = choose(states)
         for index, (world, state, name) in enumerate(zip(worlds, states, names)):
-            action = {"action": name, "confidence": 1.0}
-            query = world.query_for(name)
-            if query is not None:
-                action["query"] = query
-            _, reward = world.step(action)
+            _, reward = world.step(world.action(name, confidence=1.0))
             episodes.states[index].append(state)
             episodes.actions[index].append(name)
             episodes.rewards[index].append(reward)

@@ -164,14 +164,12 @@ class AgentWorld:
             "timestamp": (self.start_time + timedelta(minutes=3 * self.iteration)).isoformat(),
         }
 
-    def query_for(self, action: str) -> str | None:
-        """What a search or question would be about in the current state."""
+    def action(self, name: str, confidence: float) -> dict:
+        """The logged action `{action, query?, confidence}` for deciding `name` now: a search or a question
+        is about the top curiosity item (or the first goal)."""
         topic = self.curiosity[0] if self.curiosity else self.goals[0].description.lower()
-        if action == "web_search":
-            return topic
-        if action == "ask_human":
-            return f"What should I read about {topic}?"
-        return None
+        query = {"web_search": topic, "ask_human": f"What should I read about {topic}?"}.get(name)
+        return {"action": name, "confidence": confidence, **({"query": query} if query is not None else {})}
 
     def step(self, action: dict) -> tuple[dict, float]:
         """Carry out `action` ({action, query?, confidence}); returns (result, reward)."""
