@@ -41,9 +41,10 @@ RL_FIGURES = ("rl/mean_reward", "rl/imitation_mean_reward", "rl/teacher_mean_rew
 
 class Autopilot:
     def __init__(self, out: Path, examples: int, steps: int, seed: int, overrides: list[str], switch: str = "rule"):
-        self.out, self.examples, self.steps, self.seed, self.overrides = out, examples, steps, seed, overrides
+        self.out = out.resolve()  # the training runs' paths must not depend on where the next run starts
+        self.examples, self.steps, self.seed, self.overrides = examples, steps, seed, overrides
         self.switch = switch
-        self.state_path = out / STATE
+        self.state_path = self.out / STATE
         self.settings = {"examples": examples, "steps": steps, "seed": seed, "overrides": overrides, "switch": switch}
         self.done: dict[str, dict] = {}
         if self.state_path.is_file():
@@ -102,7 +103,8 @@ class Autopilot:
                 "teacher_accuracy": imitation.get("scenarios/teacher_accuracy")}
 
     def _rl(self) -> dict:
-        metrics = self._train("rl", ["experiment=agent_rl", f"model.init_from={self.done['imitate']['checkpoint']}",
+        imitation = self.out / "checkpoints" / "imitation" / "last.ckpt"
+        metrics = self._train("rl", ["experiment=agent_rl", f"model.init_from={imitation}",
                                      f"data.steps={self.steps}",
                                      "experiment_name=rl"])
         figures = {key: metrics[key] for key in RL_FIGURES if key in metrics}
