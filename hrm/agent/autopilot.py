@@ -58,6 +58,9 @@ class Autopilot:
     def log_path(self) -> Path:
         return self.out / "decisions.jsonl"
 
+    def checkpoint(self, phase: str, name: str = "last.ckpt") -> Path:
+        return self.out / "checkpoints" / phase / name
+
     def run(self, stop_after: str | None = None) -> dict[str, dict]:
         for number, phase in enumerate(PHASES, start=1):
             if phase in self.done:
@@ -93,7 +96,7 @@ class Autopilot:
         metrics = self._train("imitate", ["experiment=agent_imitation", f"data.path={self.log_path}",
                                           "data.collect=null", "experiment_name=imitation"])
         figures = {key: metrics[key] for key in IMITATION_FIGURES if key in metrics}
-        return {**figures, "checkpoint": str(self.out / "checkpoints" / "imitation" / "last.ckpt")}
+        return {**figures, "checkpoint": str(self.checkpoint("imitation"))}
 
     def _switch(self) -> dict:
         imitation = self.done["imitate"]
@@ -103,12 +106,11 @@ class Autopilot:
                 "teacher_accuracy": imitation.get("scenarios/teacher_accuracy")}
 
     def _rl(self) -> dict:
-        imitation = self.out / "checkpoints" / "imitation" / "last.ckpt"
-        metrics = self._train("rl", ["experiment=agent_rl", f"model.init_from={imitation}",
+        metrics = self._train("rl", ["experiment=agent_rl", f"model.init_from={self.checkpoint('imitation')}",
                                      f"data.steps={self.steps}",
                                      "experiment_name=rl"])
         figures = {key: metrics[key] for key in RL_FIGURES if key in metrics}
-        return {**figures, "checkpoint": str(self.out / "checkpoints" / "rl" / "best.ckpt")}
+        return {**figures, "checkpoint": str(self.checkpoint("rl", "best.ckpt"))}
 
 
 def print_report(done: dict[str, dict], out: Path) -> None:

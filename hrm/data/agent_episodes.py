@@ -18,9 +18,9 @@ from hrm.data.sampling import ResumableSampling
 from hrm.data.scenarios import ScenarioDataModule
 from hrm.errors import UserError
 
-TRAIN_SEEDS_BELOW = 1_000_000_000
 VAL_SEEDS_START = 1_000_000_000
 TEST_SEEDS_START = 2_000_000_000
+TRAIN_SEEDS_BELOW = VAL_SEEDS_START  # training seeds never fall into the held-out ranges
 
 
 def train_seed(seed: int, epoch: int, index: int) -> int:

@@ -141,20 +141,21 @@ class PolicyRLModule(PolicyModule):
         self.imitation = dict(checkpoint.get("rl_imitation") or {})
 
     # --- acting ------------------------------------------------------------------------------------
-    def choose(self, generator: torch.Generator | None = None, used: list | None = None):
-        """A Chooser for `play`: greedy, or sampling with `generator`; `used` collects each decision's
-        segment count."""
+    def choose(self, generator: torch.Generator | None = None, seen: list | None = None):
+        """A Chooser for `play`: greedy, or sampling with `generator`; `seen` collects, per decision step,
+        (the ids read [B, tokens], the segments used [B]) so that training need not encode them again."""
 
         def decide(states: list[dict]) -> list[str]:
-            logits, segments = self.decide_ids(self.encode([state_to_text(s) for s in states]))
+            ids = self.encode([state_to_text(s) for s in states])
+            logits, segments = self.decide_ids(ids)
             self._finite("policy's output", logits)
             if generator is None:
                 picks = logits.argmax(-1)
             else:
                 probabilities = (logits.float() / self.rl.temperature).softmax(-1)
                 picks = torch.multinomial(probabilities.cpu(), 1, generator=generator).squeeze(-1)
-            if used is not None:
-                used.append(segments.cpu())
+            if seen is not None:
+                seen.append((ids, segments))
             return [ACTIONS[int(i)] for i in picks]
 
         return decide
@@ -169,15 +170,16 @@ class PolicyRLModule(PolicyModule):
         seeds, steps = batch["seed"].tolist(), int(batch["steps"])
         # The sampling is seeded by the episodes' seeds: a resumed run plays exactly what it would have.
         generator = torch.Generator().manual_seed(int(np.random.SeedSequence(seeds).generate_state(1)[0]))
-        used: list[torch.Tensor] = []
+        seen: list[tuple[torch.Tensor, torch.Tensor]] = []
         with torch.no_grad():
-            episodes = play(seeds, steps, self.choose(generator, used))
+            episodes = play(seeds, steps, self.choose(generator, seen))
         returns = self._finite("reward", episodes.returns(self.rl.gamma)).to(self.device)
 
-        texts = [state_to_text(state) for episode in episodes.states for state in episode]
+        # Every decision in [episode][step] order, as the returns: play records them [step][episode].
+        ids = torch.stack([ids for ids, _ in seen], dim=1).flatten(0, 1)
+        segments = torch.stack([segments for _, segments in seen], dim=1).flatten()
         taken = torch.tensor([ACTIONS.index(a) for episode in episodes.actions for a in episode], device=self.device)
-        segments = torch.stack(used, dim=1).flatten()  # [episode][step] order, as texts
-        logits, states = self.logits_at(self.encode(texts), segments.to(self.device))
+        logits, states = self.logits_at(ids, segments)
         log_probs = (logits / self.rl.temperature).log_softmax(-1)  # the policy that played
         returns = returns.flatten()
         value_loss = torch.zeros((), device=self.device)
