@@ -85,3 +85,15 @@ def warmup_then_constant(warmup_steps: int):
         return min(1.0, (step + 1) / warmup_steps) if warmup_steps > 0 else 1.0
 
     return multiplier
+
+
+def adamw_with_warmup(params, settings: dict, precision: str = "") -> dict:
+    """Lightning's optimizer config: AdamW (lr, betas, weight_decay from `settings`) with a linear warm-up
+    over `warmup_steps`, stepped per optimizer step."""
+    cfg = {"lr": 1e-3, "betas": (0.9, 0.95), "weight_decay": 0.01, "warmup_steps": 0, **settings}
+    # The fused AdamW is ~5x faster on a CPU (most of a step for the 12.9M-row GPT-2 embedding), but with
+    # fp16 loss scaling its gradients stay scaled until the step: there, the plain one.
+    optimizer = torch.optim.AdamW(params, lr=cfg["lr"], betas=tuple(cfg["betas"]), weight_decay=cfg["weight_decay"],
+                                  fused=not str(precision).startswith("16"))
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, warmup_then_constant(cfg["warmup_steps"]))
+    return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}

@@ -119,13 +119,17 @@ def run(cfg: DictConfig) -> dict[str, float]:
     bind_model_to_data(cfg.model, datamodule, checkpoint)
     model = hydra.utils.instantiate(cfg.model)
     total, dense = count_parameters(model)
+    trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
     print(f"model: {type(model.net).__name__} with {dense:,} parameters"
-          + (f" (+{total - dense:,} in the puzzle-embedding table)" if total != dense else ""))
+          + (f" (+{total - dense:,} in the puzzle-embedding table)" if total != dense else "")
+          + (f", {trainable:,} of them trainable ({100 * trainable / total:.2f}%)" if trainable < total else ""))
 
     if ckpt_path is not None:
         found = not cfg.get("ckpt_path")  # found by resume=true, not named by the user
         hint = "; resume=false starts afresh (old checkpoints are kept), or set another experiment_name" if found else ""
-        check_compatible(ckpt_path, checkpoint, model, hint)
+        # A module that saves only part of itself (an adapter) says which part.
+        saved = getattr(model, "state_dict_to_checkpoint", model.state_dict)()
+        check_compatible(ckpt_path, checkpoint, saved, hint)
         print(f"resuming from {ckpt_path}")
 
     loggers = build_loggers(cfg, resuming=ckpt_path is not None)

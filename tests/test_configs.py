@@ -32,6 +32,7 @@ EXPERIMENT_OF = {
     "hrm.modules.vae.VAEModule": "vae_teacher",
     "hrm.modules.vae_distill.VAEDistillModule": "vae_distill",
     "hrm.modules.policy_rl.PolicyRLModule": "agent_rl",
+    "hrm.modules.gpt2_lora.GPT2LoRAModule": "agent_lora",
 }
 # Experiments that start from another's checkpoint (their own tests train one): the one line they give without it.
 NEEDS_A_TRAINED = {"vae_distill": "train one first: python train.py experiment=vae_teacher",
@@ -59,6 +60,9 @@ def test_every_model_config_instantiates_sized_by_its_data(make_config, model):
     elif experiment == "arc_tiny":
         assert module.net.config.seq_len == datamodule.seq_len
         assert module.vocab_size >= datamodule.vocab_size
+    elif experiment == "agent_lora":  # GPT-2's ids fit GPT-2's embedding; only the adapter trains
+        assert module.net.get_base_model().get_input_embeddings().num_embeddings >= module.prompts.vocab_size
+        assert 0 < module.parameter_counts()[1] < module.parameter_counts()[0]
     else:  # a policy reads texts: its own tokenizer sizes the embedding
         assert module.net.backbone.embed_tokens.num_embeddings == module.vocab_size
         assert int(module.encode(datamodule.train_texts()).max()) < module.vocab_size

@@ -2,6 +2,7 @@
 bootstrap teacher).
 
     python -m hrm.agent.collect --episodes 22 --steps 50 --seed 0 --out data/hrm_training_data.json
+    python -m hrm.agent.collect --teacher gpt2 --lm gpt2 --out data/gpt2_decisions.json   # GPT-2 decides
 
 Deterministic: the same arguments give the same log. A `.json` log is written atomically at the end;
 a `.jsonl` log grows an example at a time, and running the same command again after a kill continues
@@ -26,10 +27,24 @@ from hrm.errors import UserError
 from hrm.utils.cli import ArgumentParser, int_at_least, one_line_errors
 
 POLICIES = ("teacher", "oracle", "random")
+TEACHERS = ("bootstrap", "gpt2")
 
 
-def make_policy(name: str, seed: int) -> Callable[[dict], tuple[str, float]]:
-    """state -> (action, confidence)."""
+def make_policy(name: str, seed: int, teacher: str = "bootstrap", lm: str = "gpt2") -> Callable[[dict], tuple[str, float]]:
+    """state -> (action, confidence). The teacher is the bootstrap heuristic, or (teacher="gpt2") the causal
+    LM `lm` scoring the action strings, as the seeds' GPT-2 decided."""
+    if name == "teacher" and teacher == "gpt2":
+        from hrm.agent.lm_policy import LMPolicy  # transformers loads only when asked for
+
+        policy = LMPolicy.load(lm)
+
+        def decide(state: dict) -> tuple[str, float]:
+            decision = policy.decide(state)
+            return decision["action"], decision["confidence"]
+
+        return decide
+    if teacher not in TEACHERS:
+        raise UserError(f"unknown teacher {teacher!r} (known: {', '.join(TEACHERS)})")
     if name == "teacher":
         return BootstrapTeacher(seed).decide
     if name == "oracle":
@@ -44,21 +59,27 @@ def episode_seed(seed: int, episode: int) -> int:
     return seed * 1_000_003 + episode
 
 
-def run_episodes(episodes: int, steps: int, seed: int, policy: str = "teacher") -> Iterator[dict]:
-    """Yield {state, action, result} for `episodes` fresh worlds of `steps` decisions each."""
-    decide = make_policy(policy, seed)
-    for episode in range(episodes):
-        world = AgentWorld(episode_seed(seed, episode))
-        for _ in range(steps):
-            state = world.state()
-            name, confidence = decide(state)
-            action = world.action(name, confidence)
-            result, _ = world.step(action)
-            yield {"state": state, "action": action, "result": result}
+def run_episodes(episodes: int, steps: int, seed: int, policy: str = "teacher", teacher: str = "bootstrap",
+                 lm: str = "gpt2") -> Iterator[dict]:
+    """{state, action, result} for `episodes` fresh worlds of `steps` decisions each, one at a time (the
+    policy is made first, so a model that cannot load fails before anything is collected)."""
+    decide = make_policy(policy, seed, teacher, lm)
+
+    def play() -> Iterator[dict]:
+        for episode in range(episodes):
+            world = AgentWorld(episode_seed(seed, episode))
+            for _ in range(steps):
+                state = world.state()
+                name, confidence = decide(state)
+                action = world.action(name, confidence)
+                result, _ = world.step(action)
+                yield {"state": state, "action": action, "result": result}
+
+    return play()
 
 
 def collect(out: str | Path, episodes: int, steps: int, seed: int, policy: str = "teacher",
-            force: bool = False, progress: bool = True) -> Path:
+            force: bool = False, progress: bool = True, teacher: str = "bootstrap", lm: str = "gpt2") -> Path:
     """Write the log to `out`; returns its path."""
     out = Path(out)
     if out.suffix not in (".json", ".jsonl"):
@@ -70,7 +91,7 @@ def collect(out: str | Path, episodes: int, steps: int, seed: int, policy: str =
     already = len(collector)  # a .jsonl log from an interrupted run of the same command
     if already > total:
         raise UserError(f"{out}: already holds {already} examples, more than the {total} asked for")
-    examples = run_episodes(episodes, steps, seed, policy)
+    examples = run_episodes(episodes, steps, seed, policy, teacher, lm)
     if progress:
         examples = track(examples, total=total, description=f"collecting {total} decisions")
     for index, example in enumerate(examples):
@@ -79,6 +100,8 @@ def collect(out: str | Path, episodes: int, steps: int, seed: int, policy: str =
     if out.suffix == ".json":
         metadata = {"collected_by": "hrm.agent.collect", "episodes": episodes, "steps": steps, "seed": seed,
                     "policy": policy}
+        if policy == "teacher" and teacher != "bootstrap":
+            metadata.update(teacher=teacher, lm=str(lm))
         collector.save(out, metadata)
     return out
 
@@ -91,10 +114,17 @@ def main(argv: list[str] | None = None) -> int:
         p.add_argument("--steps", type=int_at_least(1), default=50, help="decisions per episode (default: 50)")
         p.add_argument("--seed", type=int_at_least(0), default=0, help="(default: 0)")
         p.add_argument("--policy", choices=POLICIES, default="teacher", help="who decides (default: teacher)")
+        p.add_argument("--teacher", choices=TEACHERS, default="bootstrap",
+                       help="the teacher policy: the bootstrap heuristic, or gpt2, a causal LM scoring the"
+                            " action strings (default: bootstrap)")
+        p.add_argument("--lm", default="gpt2", help="--teacher gpt2's model: a hub name, a local dir, or a"
+                       " GPT-2+LoRA .ckpt (default: gpt2)")
         p.add_argument("--force", action="store_true", help="replace an existing .json log")
         args = p.parse_args(argv)
-        out = collect(args.out, args.episodes, args.steps, args.seed, args.policy, args.force)
-        print(f"wrote {out}: {args.episodes * args.steps} examples from {args.episodes} episodes ({args.policy})")
+        out = collect(args.out, args.episodes, args.steps, args.seed, args.policy, args.force,
+                      teacher=args.teacher, lm=args.lm)
+        who = args.lm if args.policy == "teacher" and args.teacher == "gpt2" else args.policy
+        print(f"wrote {out}: {args.episodes * args.steps} examples from {args.episodes} episodes ({who})")
         return 0
 
     return one_line_errors(body)

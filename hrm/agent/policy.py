@@ -1,4 +1,5 @@
-"""`HRMPolicy`: a trained policy checkpoint, for an agent loop to call instead of GPT-2.
+"""`HRMPolicy`: a trained policy checkpoint, for an agent loop to call instead of GPT-2 (`TextPolicy` is
+what every policy that reads a state's text shares; GPT-2's is `hrm.agent.lm_policy.LMPolicy`).
 
     policy = HRMPolicy.from_checkpoint("checkpoints/agent_imitation_hrm_agent/last.ckpt")  # or agent_rl/best.ckpt
     decision = policy.decide(agent.encode_state())   # {"action": "web_search", "confidence": 0.93}
@@ -23,10 +24,44 @@ from hrm.utils.checkpoints import read_checkpoint
 from hrm.utils.resolvers import cpu_autocast, cpu_has_bf16
 
 
-class HRMPolicy:
+class TextPolicy:
+    """A policy that reads a state's text: subclasses give each action's logit for a batch of texts."""
+
+    bf16: bool
+    model: torch.nn.Module  # what decides
+
+    def parameter_counts(self) -> tuple[int, int]:
+        """(all parameters, trainable ones: for a LoRA model, the adapter's)."""
+        params = list(self.model.parameters())
+        return sum(p.numel() for p in params), sum(p.numel() for p in params if p.requires_grad)
+
+    def action_logits(self, texts: list[str]) -> torch.Tensor:
+        raise NotImplementedError
+
+    def decide(self, state: dict) -> dict:
+        """{"action": one of ACTIONS, "confidence": the policy's probability for it}."""
+        return self.decide_batch([state])[0]
+
+    def decide_batch(self, states: list[dict]) -> list[dict]:
+        where = ["state"] if len(states) == 1 else [f"state {i}" for i in range(len(states))]
+        texts = [state_to_text(validate_state(state, w)) for state, w in zip(states, where)]
+        probabilities = self.probabilities(texts)
+        confidence, choice = probabilities.max(-1)
+        return [{"action": ACTIONS[int(c)], "confidence": round(float(p), 4)} for c, p in zip(choice, confidence)]
+
+    @torch.no_grad()
+    def probabilities(self, texts: list[str]) -> torch.Tensor:
+        """[B, A]: the policy's probability of each action."""
+        with cpu_autocast(self.bf16):
+            logits = self.action_logits(texts)
+        return logits.float().softmax(-1)
+
+
+class HRMPolicy(TextPolicy):
     def __init__(self, module: PolicyModule, bf16: bool | None = None):
         """bf16: decide under bf16 autocast (None: where the CPU has bf16 matrix units)."""
         self.module = module.eval()
+        self.model = module.net
         self.bf16 = cpu_has_bf16() if bf16 is None else bf16
 
     @classmethod
@@ -43,16 +78,6 @@ class HRMPolicy:
         module.load_state_dict({k: v for k, v in checkpoint["state_dict"].items() if not k.startswith(VALUE_HEAD)})
         return cls(module, bf16)
 
-    def decide(self, state: dict) -> dict:
-        """{"action": one of ACTIONS, "confidence": the policy's probability for it}."""
-        return self.decide_batch([state])[0]
-
-    def decide_batch(self, states: list[dict]) -> list[dict]:
-        where = ["state"] if len(states) == 1 else [f"state {i}" for i in range(len(states))]
-        texts = [state_to_text(validate_state(state, w)) for state, w in zip(states, where)]
+    def action_logits(self, texts: list[str]) -> torch.Tensor:
         ids = self.module.encoder.encode(texts).to(self.module.device)
-        with cpu_autocast(self.bf16):
-            logits, _ = self.module.decide_ids(ids)
-        probabilities = logits.float().softmax(-1)
-        confidence, choice = probabilities.max(-1)
-        return [{"action": ACTIONS[int(c)], "confidence": round(float(p), 4)} for c, p in zip(choice, confidence)]
+        return self.module.decide_ids(ids)[0]

@@ -7,9 +7,9 @@ import sys
 
 from hrm.bench import agent
 from hrm.bench import eval as eval_bench
-from hrm.bench import rl, step, vae
+from hrm.bench import compare, rl, step, vae
 
-BENCHMARKS = {"step": step, "eval": eval_bench, "agent": agent, "vae": vae, "rl": rl}
+BENCHMARKS = {"step": step, "eval": eval_bench, "agent": agent, "vae": vae, "rl": rl, "compare": compare}
 
 
 def main(argv: list[str] | None = None) -> int:

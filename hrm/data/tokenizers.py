@@ -30,11 +30,16 @@ def _asset(name: str) -> str:
     return str(resources.files("hrm") / "assets" / name)
 
 
+def gpt2_tokenizer_dir() -> str:
+    """GPT-2's BPE files (vocab.json, merges.txt), shipped inside the package."""
+    return _asset("gpt2-tokenizer")
+
+
 @functools.cache
 def load_tokenizer(name: str) -> Tokenizer:
     """`gpt2`, or a tokenizer serialised by `Tokenizer.to_str()` (e.g. a built word vocabulary)."""
     if name == "gpt2":
-        folder = _asset("gpt2-tokenizer")
+        folder = gpt2_tokenizer_dir()
         return ByteLevelBPETokenizer(f"{folder}/vocab.json", f"{folder}/merges.txt")
     if name.lstrip().startswith("{"):
         return Tokenizer.from_str(name)

@@ -19,19 +19,14 @@ import lightning as L
 import torch
 import torch.nn.functional as F
 from omegaconf import DictConfig, open_dict
-from torchmetrics import MeanMetric
-from torchmetrics.classification import MulticlassAccuracy, MulticlassF1Score
 
 from hrm.agent.schema import ACTIONS
 from hrm.data.tokenizers import TextEncoder, build_word_tokenizer
 from hrm.errors import VocabularyMismatchError
 from hrm.models.policy import PolicyNet
-from hrm.optim import warmup_then_constant
+from hrm.modules.action_metrics import ActionMetrics
+from hrm.optim import adamw_with_warmup
 from hrm.utils.compose import plain_container
-
-SWITCH_MIN_ACCURACY = 0.70  # the seeds: switch from GPT-2 to the HRM at >= 70% accuracy ...
-SWITCH_TEACHER_RATIO = 0.9  # ... and at least 90% of the teacher's accuracy on the scenarios
-STAGE_PREFIX = {"train": "train", "val": "val", "test": "scenarios"}
 
 
 @dataclass
@@ -40,7 +35,7 @@ class PolicyACTConfig:
     eval_halting: bool = True  # stop at the first segment whose Q head says halt
 
 
-class PolicyModule(L.LightningModule):
+class PolicyModule(ActionMetrics, L.LightningModule):
     def __init__(
         self,
         net: dict,
@@ -83,17 +78,7 @@ class PolicyModule(L.LightningModule):
         self.net = PolicyNet(backbone, len(ACTIONS))
         self.act_config = PolicyACTConfig(**act)
         self.optimizer_config = optimizer
-
-        def classification() -> torch.nn.ModuleDict:
-            return torch.nn.ModuleDict({
-                "accuracy": MulticlassAccuracy(len(ACTIONS), average="micro"),
-                "f1": MulticlassF1Score(len(ACTIONS), average="none"),
-                "loss": MeanMetric(),
-                "segments": MeanMetric(),
-            })
-
-        self.metrics = torch.nn.ModuleDict({f"{stage}_": classification() for stage in ("train", "val", "test")})
-        self.teacher_accuracy = MulticlassAccuracy(len(ACTIONS), average="micro")
+        self.init_action_metrics(segments=True)
 
     # --- sizing from the data ----------------------------------------------------------------------
     @staticmethod
@@ -150,76 +135,26 @@ class PolicyModule(L.LightningModule):
             imitation = imitation.mean() if weights is None else (imitation * weights).sum() / weights.sum().clamp(min=1e-6)
             losses.append(imitation + 0.5 * F.binary_cross_entropy_with_logits(halt, correct.float()))
         loss = torch.stack(losses).mean()
-        self._update("train", logits.detach(), labels, loss.detach(), torch.full_like(labels, len(losses)))
-        self._log_step("train", loss.detach())
+        self.update_action_metrics("train", logits.detach(), labels, loss.detach(), torch.full_like(labels, len(losses)))
+        self.log_train_step(loss.detach())
         return loss
 
     def _evaluate(self, stage: str, batch: dict[str, Any]) -> None:
         logits, used = self.decide_ids(self.encode(batch["text"]))
         labels = batch["label"]
-        self._update(stage, logits, labels, F.cross_entropy(logits, labels), used)
+        self.update_action_metrics(stage, logits, labels, F.cross_entropy(logits, labels), used)
 
     def validation_step(self, batch: dict[str, Any], batch_idx: int) -> None:
         self._evaluate("val", batch)
 
     def test_step(self, batch: dict[str, Any], batch_idx: int) -> None:
         self._evaluate("test", batch)
-        if "teacher_label" in batch:
-            self.teacher_accuracy.update(batch["teacher_label"], batch["label"])
-
-    # --- metrics -----------------------------------------------------------------------------------
-    def _update(self, stage, logits, labels, loss, segments) -> None:
-        metrics = self.metrics[f"{stage}_"]
-        predictions = logits.argmax(-1)
-        metrics["accuracy"].update(predictions, labels)
-        metrics["f1"].update(predictions, labels)
-        metrics["loss"].update(loss, weight=float(labels.shape[0]))
-        metrics["segments"].update(segments.float())
-
-    def _log_step(self, stage: str, loss: torch.Tensor) -> None:
-        """Training: each step's loss, and the epoch's running accuracy (on the progress bar too)."""
-        self.log(f"{stage}/loss", loss, on_step=True, on_epoch=False, prog_bar=True)
-        self.log(f"{stage}/accuracy", self.metrics[f"{stage}_"]["accuracy"], on_step=False, on_epoch=True,
-                 prog_bar=True)
-
-    def _log_epoch(self, stage: str) -> dict[str, float]:
-        metrics, prefix = self.metrics[f"{stage}_"], STAGE_PREFIX[stage]
-        accuracy = "hrm_accuracy" if stage == "test" else "accuracy"  # beside the teacher's on the scenarios
-        values = {f"{prefix}/{accuracy}": metrics["accuracy"].compute(), f"{prefix}/loss": metrics["loss"].compute(),
-                  f"{prefix}/segments": metrics["segments"].compute()}
-        for action, f1 in zip(ACTIONS, metrics["f1"].compute()):
-            values[f"{prefix}/f1_{action}"] = f1
-        for metric in metrics.values():
-            metric.reset()
-        self.log_dict(values, prog_bar=False)
-        return {key: float(value) for key, value in values.items()}
-
-    def on_validation_epoch_end(self) -> None:
-        self._log_epoch("val")
-
-    def on_train_epoch_end(self) -> None:
-        for key in ("f1", "loss", "segments"):  # the epoch's accuracy is logged (and reset) through self.log
-            self.metrics["train_"][key].reset()
-
-    def on_test_epoch_end(self) -> None:
-        values = self._log_epoch("test")
-        hrm = values["scenarios/hrm_accuracy"]
-        if self.teacher_accuracy.update_count:
-            teacher = float(self.teacher_accuracy.compute())
-            self.teacher_accuracy.reset()
-            use_hrm = hrm >= SWITCH_MIN_ACCURACY and hrm >= SWITCH_TEACHER_RATIO * teacher
-            self.log_dict({"scenarios/teacher_accuracy": teacher, "switch/use_hrm": float(use_hrm)})
+        self.update_teacher_accuracy(batch)
 
     # --- optimizer ---------------------------------------------------------------------------------
     def configure_optimizers(self):
-        cfg = {"lr": 1e-3, "betas": (0.9, 0.95), "weight_decay": 0.01, "warmup_steps": 0, **self.optimizer_config}
-        # The fused AdamW is ~5x faster on a CPU (most of a step for the 12.9M-row GPT-2 embedding), but
-        # with fp16 loss scaling its gradients stay scaled until the step: there, the plain one.
-        fused = not str(self.trainer.precision if self._trainer else "").startswith("16")
-        optimizer = torch.optim.AdamW(self.parameters(), lr=cfg["lr"], betas=tuple(cfg["betas"]),
-                                      weight_decay=cfg["weight_decay"], fused=fused)
-        scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, warmup_then_constant(cfg["warmup_steps"]))
-        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
+        return adamw_with_warmup(self.parameters(), self.optimizer_config,
+                                 self.trainer.precision if self._trainer else "")
 
     def on_before_optimizer_step(self, optimizer) -> None:
         # Clipped here rather than by trainer.gradient_clip_val, which Lightning refuses for a fused optimizer.

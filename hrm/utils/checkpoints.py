@@ -61,7 +61,8 @@ def resume_checkpoint(ckpt_dir: str | Path, ckpt_path: str | None, resume: bool)
     last = ckpt_dir / LAST
     if resume:
         return last if last.is_file() else None
-    old = [p for p in ckpt_dir.glob("*.ckpt")] if ckpt_dir.is_dir() else []
+    # a checkpoint's adapter dir (`last.adapter/`, see adapter_checkpoints.py) moves with it
+    old = [*ckpt_dir.glob("*.ckpt"), *ckpt_dir.glob("*.adapter")] if ckpt_dir.is_dir() else []
     if old:
         archive = ckpt_dir / f"previous-{time.strftime('%Y%m%d-%H%M%S')}"
         archive.mkdir(parents=True, exist_ok=True)
