@@ -154,10 +154,17 @@ def run(cfg: DictConfig) -> dict[str, float]:
     return metrics
 
 
+# What a run's summary shows (metrics.json keeps everything).
+HEADLINE = ("val/", "test/", "arc/pass", "arc/all_correct", "arc/num_", "arc/mean_segments", "scenarios/", "switch/",
+            "size/", "teacher/", "distill/", "rl/")
+
+
+def headline_metrics(metrics: dict[str, float]) -> dict[str, float]:
+    return {key: value for key, value in metrics.items() if key.startswith(HEADLINE)}
+
+
 def report(cfg: DictConfig, trainer: L.Trainer, loggers: list, metrics: dict[str, float]) -> None:
-    headline = ("val/", "test/", "arc/pass", "arc/all_correct", "arc/num_", "arc/mean_segments", "scenarios/",
-                "switch/", "size/", "teacher/", "distill/", "rl/")
-    shown = {k: v for k, v in metrics.items() if k.startswith(headline)} or metrics
+    shown = headline_metrics(metrics) or metrics
     lines = ["", "results:"]
     lines += [f"  {key:<34} {value:.4f}" for key, value in shown.items()]
     lines.append(f"  run dir:      {cfg.paths.output_dir}  (metrics.json, train.log)")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import os
 
 import torch
 from omegaconf import OmegaConf
@@ -31,9 +32,26 @@ def cpu_precision() -> str:
     return "bf16-mixed" if cpu_has_bf16() else "32-true"
 
 
+def multirun_job_subdir() -> str:
+    """In a sweep (`python train.py -m ...`), `/<the job's overrides>` (e.g. `/model.net.hidden_size=64,seed=1`);
+    in a single run, nothing. A sweep's jobs then keep their checkpoints apart, and running the same sweep
+    again resumes each job from its own."""
+    from hydra.core.hydra_config import HydraConfig
+    from hydra.types import RunMode
+
+    if not HydraConfig.initialized() or HydraConfig.get().mode != RunMode.MULTIRUN:
+        return ""
+    job = HydraConfig.get().job
+    return "/" + (job.override_dirname or f"job{job.num}").replace("/", "_")
+
+
 def register_resolvers() -> None:
     if not OmegaConf.has_resolver("cpu_precision"):
         OmegaConf.register_new_resolver("cpu_precision", cpu_precision)
+    if not OmegaConf.has_resolver("cwd"):  # where the command ran (runs never chdir: hydra.job.chdir=false)
+        OmegaConf.register_new_resolver("cwd", os.getcwd)
+    if not OmegaConf.has_resolver("multirun_job_subdir"):
+        OmegaConf.register_new_resolver("multirun_job_subdir", multirun_job_subdir)
 
 
 register_resolvers()
