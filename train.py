@@ -11,8 +11,8 @@ from hrm.training import main as run_training
 
 
 @hydra.main(version_base="1.3", config_path="configs", config_name="train")
-def main(cfg: DictConfig) -> None:
-    run_training(cfg)
+def main(cfg: DictConfig) -> float | None:
+    return run_training(cfg)  # the optimized_metric's value, for a hyperparameter search
 
 
 if __name__ == "__main__":

@@ -33,14 +33,15 @@ def read_jobs(sweep_dir: Path) -> list[dict[str, Any]]:
     return jobs
 
 
-def summary_table(jobs: list[dict[str, Any]]) -> str:
-    """Markdown: the overrides that differ between jobs, then the headline metrics every finished job has."""
+def summary_table(jobs: list[dict[str, Any]], first: str | None = None) -> str:
+    """Markdown: the overrides that differ between jobs, then the headline metrics every finished job has
+    (`first`, a search's optimized metric, leading)."""
     keys = sorted({k for job in jobs for k in job["overrides"]})
     varied = [k for k in keys if len({job["overrides"].get(k) for job in jobs}) > 1]
     finished = [job["metrics"] for job in jobs if job["metrics"] is not None]
     common = sorted(set.intersection(*(set(headline_metrics(m)) for m in finished))) if finished else []
-    # the metrics the sweep moved first
-    common.sort(key=lambda key: len({m[key] for m in finished}) == 1)
+    # the optimized metric, then those the sweep moved
+    common.sort(key=lambda key: (key != first, len({m[key] for m in finished}) == 1))
     columns = common[:MAX_METRIC_COLUMNS]
     lines = ["| job | " + " | ".join([*varied, *columns]) + " |", "|---" * (1 + len(varied) + len(columns)) + "|"]
     for job in jobs:
@@ -61,6 +62,6 @@ class SweepSummary(Callback):
         jobs = read_jobs(sweep_dir)
         if not jobs:
             return
-        table = summary_table(jobs)
+        table = summary_table(jobs, config.get("optimized_metric"))
         atomic_write_json(sweep_dir / "summary.json", {"jobs": jobs, "table": table})
         print(f"\nsweep of {len(jobs)} jobs: {sweep_dir}  (summary.json)\n{table}")

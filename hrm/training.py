@@ -147,6 +147,10 @@ def run(cfg: DictConfig) -> dict[str, float]:
         trainer.test(model, datamodule=datamodule, ckpt_path=None if cfg.train else ckpt_path, weights_only=True)
 
     metrics = dict(sorted({**metrics, **final_metrics(trainer)}.items()))
+    wanted = cfg.get("optimized_metric")
+    if wanted and wanted not in metrics:  # a search must not go on with a trial that reports nothing
+        raise UserError(f"optimized_metric={wanted}: this run reported no such metric (it reported:"
+                        f" {', '.join(headline_metrics(metrics)) or ', '.join(metrics)})")
     atomic_write_json(output_dir / "metrics.json", metrics)
     atomic_write_text(output_dir / "config_resolved.yaml", OmegaConf.to_yaml(cfg, resolve=True))
     report(cfg, trainer, loggers, metrics)
@@ -187,9 +191,11 @@ def finish_loggers(loggers: list) -> None:
             wandb.finish()  # so the next job of a multirun starts its own run
 
 
-def main(cfg: DictConfig) -> dict[str, float] | None:
-    """train.py's body: a UserError becomes one line on stderr and exit code 2."""
+def main(cfg: DictConfig) -> float | None:
+    """train.py's body: a UserError becomes one line on stderr and exit code 2. Returns the value of
+    `optimized_metric` (what a hyperparameter search maximises or minimises), or None."""
     result = one_line_errors(lambda: run(cfg))
     if isinstance(result, int):
         sys.exit(result)
-    return result
+    wanted = cfg.get("optimized_metric")
+    return result[wanted] if wanted else None

@@ -117,3 +117,10 @@ def test_cpu_trainer_picks_bf16_only_where_the_cpu_has_it(make_config):
 
     cfg = make_config("trainer=cpu")
     assert cfg.trainer.precision == ("bf16-mixed" if cpu_has_bf16() else "32-true")
+
+
+@pytest.mark.parametrize("search", options("hparams_search"))
+def test_every_hparams_search_composes_and_names_the_metric_it_optimises(make_config, search):
+    cfg = make_config("experiment=agent_imitation", f"hparams_search={search}")
+    OmegaConf.resolve(cfg)
+    assert cfg.optimized_metric.startswith("val/")

@@ -3,6 +3,8 @@ job from its own checkpoints, and the sweep ends with one table of every job's m
 
 import json
 
+import yaml
+
 from tests.conftest import TINY, run_train
 
 
@@ -12,7 +14,7 @@ def test_a_two_job_sweep_keeps_its_jobs_apart_and_ends_with_a_summary(tmp_path):
     assert done.returncode == 0, done.stderr[-2000:]
     ckpt_dirs = sorted(p.name for p in (tmp_path / "checkpoints" / "arc_tiny").iterdir())
     assert ckpt_dirs == ["debug=tiny,seed=1,trainer.max_steps=2", "debug=tiny,seed=2,trainer.max_steps=2"]
-    (sweep_dir,) = (tmp_path / "experiments" / "multiruns" / "arc_tiny").iterdir()
+    (sweep_dir,) = (tmp_path / "experiments" / "multiruns").iterdir()
     summary = json.loads((sweep_dir / "summary.json").read_text())
     assert [job["overrides"]["seed"] for job in summary["jobs"]] == ["1", "2"]
     assert all(job["metrics"]["trainer/global_step"] == 2 for job in summary["jobs"])
@@ -22,3 +24,23 @@ def test_a_two_job_sweep_keeps_its_jobs_apart_and_ends_with_a_summary(tmp_path):
     assert again.returncode == 0, again.stderr[-2000:]
     for name in ckpt_dirs:
         assert f"resuming from {tmp_path / 'checkpoints' / 'arc_tiny' / name / 'last.ckpt'}" in again.stdout
+
+
+def test_a_two_trial_optuna_search_is_seeded_and_reports_its_best(tmp_path):
+    args = ["-m", "experiment=agent_imitation", "hparams_search=agent_imitation_optuna", *TINY,
+            "hydra.sweeper.n_trials=2", "trainer.max_steps=-1", "trainer.max_epochs=1"]
+    searches = []
+    for root in (tmp_path / "a", tmp_path / "b"):
+        done = run_train(args, root)
+        assert done.returncode == 0, done.stderr[-2000:]
+        (sweep_dir,) = (root / "experiments" / "multiruns").iterdir()
+        searches.append((json.loads((sweep_dir / "summary.json").read_text()),
+                         yaml.safe_load((sweep_dir / "optimization_results.yaml").read_text())))
+    (summary, results), (again, _) = searches
+    assert len(summary["jobs"]) == 2 and summary["table"].splitlines()[0].count("val/accuracy") == 1
+    tried = [job["overrides"] for job in summary["jobs"]]
+    assert tried[0]["model.optimizer.lr"] != tried[1]["model.optimizer.lr"]  # two different trials ...
+    assert [job["overrides"] for job in again["jobs"]] == tried  # ... the same two for the same seed
+    assert results["best_value"] == max(job["metrics"]["val/accuracy"] for job in summary["jobs"])
+    assert set(results["best_params"]) == {"model.optimizer.lr", "model.optimizer.weight_decay",
+                                           "model.net.hidden_size", "model.act.halt_max_steps"}

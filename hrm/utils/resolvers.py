@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import hashlib
 import os
 
 import torch
@@ -32,17 +33,24 @@ def cpu_precision() -> str:
     return "bf16-mixed" if cpu_has_bf16() else "32-true"
 
 
+MAX_DIR_NAME = 120
+
+
 def multirun_job_subdir() -> str:
     """In a sweep (`python train.py -m ...`), `/<the job's overrides>` (e.g. `/model.net.hidden_size=64,seed=1`);
     in a single run, nothing. A sweep's jobs then keep their checkpoints apart, and running the same sweep
-    again resumes each job from its own."""
+    again resumes each job from its own. A long name is cut and ends with a hash of the whole, still the
+    same for the same overrides."""
     from hydra.core.hydra_config import HydraConfig
     from hydra.types import RunMode
 
     if not HydraConfig.initialized() or HydraConfig.get().mode != RunMode.MULTIRUN:
         return ""
     job = HydraConfig.get().job
-    return "/" + (job.override_dirname or f"job{job.num}").replace("/", "_")
+    name = (job.override_dirname or f"job{job.num}").replace("/", "_")
+    if len(name) > MAX_DIR_NAME:  # file names stop at 255 bytes; a search's trials name many floats
+        name = f"{name[:MAX_DIR_NAME - 11]}-{hashlib.sha1(name.encode()).hexdigest()[:10]}"
+    return "/" + name
 
 
 def register_resolvers() -> None:
