@@ -8,6 +8,7 @@ metrics (it failed) is listed as such.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +28,7 @@ def read_jobs(sweep_dir: Path) -> list[dict[str, Any]]:
     for job_dir in sorted((p for p in sweep_dir.iterdir() if p.is_dir() and p.name.isdigit()), key=lambda p: int(p.name)):
         overrides_file, metrics_file = job_dir / ".hydra" / "overrides.yaml", job_dir / "metrics.json"
         overrides = yaml.safe_load(overrides_file.read_text()) if overrides_file.is_file() else []
-        metrics = yaml.safe_load(metrics_file.read_text()) if metrics_file.is_file() else None
+        metrics = json.loads(metrics_file.read_text()) if metrics_file.is_file() else None
         jobs.append({"job": int(job_dir.name), "dir": str(job_dir),
                      "overrides": dict(o.split("=", 1) for o in overrides if "=" in o), "metrics": metrics})
     return jobs
