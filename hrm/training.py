@@ -23,6 +23,7 @@ from hrm.utils import resolvers  # noqa: F401  (registers ${cpu_precision:})
 from hrm.utils.checkpoints import check_compatible, read_checkpoint, resume_checkpoint
 from hrm.utils.cli import one_line_errors
 from hrm.utils.io import atomic_write_json, atomic_write_text
+from hrm.utils.parameters import parameter_counts
 
 RUN_INFO = "run_info.json"  # beside the checkpoints: what a resumed run must find again (wandb run id)
 # Warnings that are expected by design here and only bury the ones that matter.
@@ -119,7 +120,7 @@ def run(cfg: DictConfig) -> dict[str, float]:
     bind_model_to_data(cfg.model, datamodule, checkpoint)
     model = hydra.utils.instantiate(cfg.model)
     total, dense = count_parameters(model)
-    trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    trainable = parameter_counts(model)[1]
     print(f"model: {type(model.net).__name__} with {dense:,} parameters"
           + (f" (+{total - dense:,} in the puzzle-embedding table)" if total != dense else "")
           + (f", {trainable:,} of them trainable ({100 * trainable / total:.2f}%)" if trainable < total else ""))

@@ -21,6 +21,7 @@ from hrm.errors import CheckpointError
 from hrm.modules.policy import PolicyModule
 from hrm.modules.policy_rl import VALUE_HEAD
 from hrm.utils.checkpoints import read_checkpoint
+from hrm.utils.parameters import parameter_counts
 from hrm.utils.resolvers import cpu_autocast, cpu_has_bf16
 
 
@@ -32,8 +33,7 @@ class TextPolicy:
 
     def parameter_counts(self) -> tuple[int, int]:
         """(all parameters, trainable ones: for a LoRA model, the adapter's)."""
-        params = list(self.model.parameters())
-        return sum(p.numel() for p in params), sum(p.numel() for p in params if p.requires_grad)
+        return parameter_counts(self.model)
 
     def action_logits(self, texts: list[str]) -> torch.Tensor:
         raise NotImplementedError

@@ -29,6 +29,7 @@ from hrm.modules.action_metrics import ActionMetrics
 from hrm.optim import adamw_with_warmup
 from hrm.utils.adapter_checkpoints import AdapterCheckpointIO
 from hrm.utils.compose import plain_container
+from hrm.utils.parameters import parameter_counts
 
 
 class GPT2LoRAModule(ActionMetrics, L.LightningModule):
@@ -88,8 +89,7 @@ class GPT2LoRAModule(ActionMetrics, L.LightningModule):
 
     def parameter_counts(self) -> tuple[int, int]:
         """(all parameters, trainable ones)."""
-        params = list(self.net.parameters())
-        return sum(p.numel() for p in params), sum(p.numel() for p in params if p.requires_grad)
+        return parameter_counts(self.net)
 
     # --- deciding ----------------------------------------------------------------------------------
     def action_logits(self, texts: list[str]) -> torch.Tensor:
