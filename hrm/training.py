@@ -22,6 +22,7 @@ from hrm.errors import UserError
 from hrm.utils import resolvers  # noqa: F401  (registers ${cpu_precision:})
 from hrm.utils.checkpoints import check_compatible, read_checkpoint, resume_checkpoint
 from hrm.utils.cli import one_line_errors
+from hrm.utils.distributed import cluster_plugins, give_ddp_children_this_job, is_rank_zero
 from hrm.utils.io import atomic_write_json, atomic_write_text
 from hrm.utils.parameters import parameter_counts
 
@@ -78,7 +79,8 @@ def wandb_run_id(ckpt_dir: Path, resuming: bool) -> str:
         if run_id:
             return run_id
     run_id = uuid.uuid4().hex[:8]
-    atomic_write_json(info_path, {"wandb_id": run_id})
+    if is_rank_zero():  # other DDP processes log nothing to wandb: their id is never used
+        atomic_write_json(info_path, {"wandb_id": run_id})
     return run_id
 
 
@@ -115,13 +117,15 @@ def run(cfg: DictConfig) -> dict[str, float]:
     datamodule = hydra.utils.instantiate(cfg.data)
     datamodule.prepare_data()  # e.g. collect the agent logs on first use
     datamodule.setup("fit")
-    ckpt_path = resume_checkpoint(cfg.paths.ckpt_dir, cfg.get("ckpt_path"), bool(cfg.resume))
+    # Only the first process moves old checkpoints aside (resume=false); DDP children start later.
+    ckpt_path = resume_checkpoint(cfg.paths.ckpt_dir, cfg.get("ckpt_path"), bool(cfg.resume), move_aside=is_rank_zero())
     checkpoint = read_checkpoint(ckpt_path) if ckpt_path is not None else None
     bind_model_to_data(cfg.model, datamodule, checkpoint)
     model = hydra.utils.instantiate(cfg.model)
     total, dense = count_parameters(model)
     trainable = parameter_counts(model)[1]
-    print(f"model: {type(model.net).__name__} with {dense:,} parameters"
+    say = print if is_rank_zero() else (lambda *args: None)  # DDP: one process speaks
+    say(f"model: {type(model.net).__name__} with {dense:,} parameters"
           + (f" (+{total - dense:,} in the puzzle-embedding table)" if total != dense else "")
           + (f", {trainable:,} of them trainable ({100 * trainable / total:.2f}%)" if trainable < total else ""))
 
@@ -131,11 +135,13 @@ def run(cfg: DictConfig) -> dict[str, float]:
         # A module that saves only part of itself (an adapter) says which part.
         saved = getattr(model, "state_dict_to_checkpoint", model.state_dict)()
         check_compatible(ckpt_path, checkpoint, saved, hint)
-        print(f"resuming from {ckpt_path}")
+        say(f"resuming from {ckpt_path}")
 
     loggers = build_loggers(cfg, resuming=ckpt_path is not None)
     callbacks = build_callbacks(cfg, has_logger=bool(loggers))
-    trainer: L.Trainer = hydra.utils.instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False)
+    give_ddp_children_this_job(cfg)
+    trainer: L.Trainer = hydra.utils.instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False,
+                                                 plugins=cluster_plugins() or None)
 
     metrics: dict[str, float] = {}
     if cfg.train:
@@ -152,9 +158,10 @@ def run(cfg: DictConfig) -> dict[str, float]:
     if wanted and wanted not in metrics:  # a search must not go on with a trial that reports nothing
         raise UserError(f"optimized_metric={wanted}: this run reported no such metric (it reported:"
                         f" {', '.join(headline_metrics(metrics)) or ', '.join(metrics)})")
-    atomic_write_json(output_dir / "metrics.json", metrics)
-    atomic_write_text(output_dir / "config_resolved.yaml", OmegaConf.to_yaml(cfg, resolve=True))
-    report(cfg, trainer, loggers, metrics)
+    if trainer.is_global_zero:
+        atomic_write_json(output_dir / "metrics.json", metrics)
+        atomic_write_text(output_dir / "config_resolved.yaml", OmegaConf.to_yaml(cfg, resolve=True))
+        report(cfg, trainer, loggers, metrics)
     finish_loggers(loggers)
     return metrics
 

@@ -124,3 +124,19 @@ def test_every_hparams_search_composes_and_names_the_metric_it_optimises(make_co
     cfg = make_config("experiment=agent_imitation", f"hparams_search={search}")
     OmegaConf.resolve(cfg)
     assert cfg.optimized_metric.startswith("val/")
+
+
+def test_the_slurm_launcher_asks_for_the_trainers_nodes_and_devices(tmp_path):
+    from hydra import compose, initialize_config_dir
+    from hydra.core.global_hydra import GlobalHydra
+
+    from hrm.utils.compose import CONFIG_DIR
+
+    GlobalHydra.instance().clear()
+    with initialize_config_dir(version_base="1.3", config_dir=str(CONFIG_DIR)):
+        cfg = compose("train", overrides=[f"paths.root_dir={tmp_path}", "hydra/launcher=slurm", "trainer=gpu",
+                                          "trainer.strategy=ddp", "trainer.devices=4", "trainer.num_nodes=2"],
+                      return_hydra_config=True)
+    launcher = OmegaConf.to_container(cfg.hydra.launcher, resolve=True)
+    assert (launcher["nodes"], launcher["tasks_per_node"], launcher["gpus_per_node"]) == (2, 4, 4)
+    assert launcher["additional_parameters"] == {"requeue": True} and launcher["max_num_timeout"] == 0

@@ -4,6 +4,10 @@ Lightning restores its own batch counter from a checkpoint but not the position 
 DataLoader: without help, a run resumed mid-epoch would replay the epoch's first batches and never see
 its last ones. This sampler draws each epoch's order from (seed, epoch) alone, so after `resume(epoch,
 samples_done)` it can skip exactly the samples the interrupted run already trained on.
+
+Under DDP every process draws the same order and takes every `num_replicas`-th sample of it, starting
+at its rank: one global batch of B x N samples is the same B x N samples whatever N is (Lightning's
+DistributedSampler wrapper would shuffle again and hide the position from resuming).
 """
 
 import numpy as np
@@ -14,8 +18,11 @@ from hrm.errors import CheckpointError
 
 
 class ResumableRandomSampler(Sampler[int]):
-    def __init__(self, num_samples: int, seed: int, shuffle: bool = True):
+    def __init__(self, num_samples: int, seed: int, shuffle: bool = True, num_replicas: int = 1, rank: int = 0):
+        if not 0 <= rank < num_replicas:
+            raise ValueError(f"rank {rank} is outside 0..{num_replicas - 1}")
         self.num_samples = num_samples
+        self.num_replicas, self.rank = num_replicas, rank
         self.seed = seed
         self.shuffle = shuffle
         self.epoch = 0
@@ -27,7 +34,8 @@ class ResumableRandomSampler(Sampler[int]):
         self.epoch = epoch
 
     def resume(self, epoch: int, samples_done: int) -> None:
-        """When iterating epoch `epoch` (only that one), skip its first `samples_done` indices."""
+        """When iterating epoch `epoch` (only that one), skip its first `samples_done` indices (counted over
+        all processes: the global batches already done times their size)."""
         if not 0 <= samples_done <= self.num_samples:
             raise ValueError(f"samples_done={samples_done} is outside 0..{self.num_samples}")
         self._resume_epoch, self._resume_skip = epoch, samples_done
@@ -36,7 +44,9 @@ class ResumableRandomSampler(Sampler[int]):
         # Deliberately the full epoch, even while resuming: Lightning restores its batch counter to the
         # batches already done and ends the epoch when that counter reaches len(dataloader), so the
         # length must stay the full epoch's while we yield only the remaining batches.
-        return self.num_samples
+        # Every process gets as many samples (a tail of fewer than num_replicas is left out): one with a
+        # batch more than the others would wait forever for their gradients.
+        return self.num_samples // self.num_replicas
 
     def __iter__(self):
         # A generator: the order is computed at the first next(), after Lightning's set_epoch() (it
@@ -48,9 +58,11 @@ class ResumableRandomSampler(Sampler[int]):
             order = torch.randperm(self.num_samples, generator=generator)
         else:
             order = torch.arange(self.num_samples)
+        order = order[: len(self) * self.num_replicas]
         start = self._resume_skip if epoch == self._resume_epoch else 0
+        mine = order[start + self.rank:: self.num_replicas]
         # In chunks: .tolist() of millions of indices at once would hold ~50 bytes per index.
-        for chunk in order[start:].split(1 << 16):
+        for chunk in mine.split(1 << 16):
             yield from chunk.tolist()
 
 
@@ -70,7 +82,8 @@ class ResumableSampling:
     batch_size: int
 
     def resumable_sampler(self, num_samples: int, seed: int) -> ResumableRandomSampler:
-        sampler = ResumableRandomSampler(num_samples, seed=seed)
+        world, rank = (self.trainer.world_size, self.trainer.global_rank) if self.trainer else (1, 0)
+        sampler = ResumableRandomSampler(num_samples, seed=seed, num_replicas=world, rank=rank)
         if self._resume["samples_done"] > num_samples:
             raise CheckpointError(
                 f"checkpoint resumes after sample {self._resume['samples_done']} of an epoch of"
@@ -97,7 +110,9 @@ class ResumableSampling:
             # The epoch is over (checkpoint at its last batch, at epoch end, or after fit): resume at
             # the start of the next one. `started` counts it whether or not current_epoch has moved on.
             return {"epoch": trainer.fit_loop.epoch_progress.current.started, "samples_done": 0}
-        return {"epoch": trainer.current_epoch, "samples_done": processed * self.batch_size}
+        # Counted over all processes (each did `processed` batches): a resume on another number of
+        # processes skips the same samples.
+        return {"epoch": trainer.current_epoch, "samples_done": processed * self.batch_size * trainer.world_size}
 
     def load_state_dict(self, state_dict: dict) -> None:
         # Lightning calls this before it builds the train dataloader, whose sampler then skips ahead.

@@ -61,17 +61,19 @@ class ARCEvaluation(L.Callback):
         candidates = vote(self.predictions, datamodule.canvas)
         scores, rows = score(candidates, truths, count_variants(self.predictions))
         attempts = attempts_for_pairs(candidates)
-
-        self.output_dir.mkdir(parents=True, exist_ok=True)
-        write_submission(self.output_dir / "submission.json", attempts)
-        write_per_task_csv(self.output_dir / "per_task.csv", rows)
         curve = SegmentCurve(np.concatenate(self.correct_by_segment), np.concatenate(self.halted_at))
-        curve.write_table(self.output_dir / "halting.csv")
-        curve.plot(self.output_dir / "halting.png")
+
+        # Under DDP every process evaluates the whole test set (same scores); one writes the files.
         pictures = []
-        if self.pictures > 0:
-            pictures = render_all(tasks, attempts, truths, self.output_dir / "pictures",
-                                  first_k=self.pictures, failures_only=self.failures_only)
+        if trainer.is_global_zero:
+            self.output_dir.mkdir(parents=True, exist_ok=True)
+            write_submission(self.output_dir / "submission.json", attempts)
+            write_per_task_csv(self.output_dir / "per_task.csv", rows)
+            curve.write_table(self.output_dir / "halting.csv")
+            curve.plot(self.output_dir / "halting.png")
+            if self.pictures > 0:
+                pictures = render_all(tasks, attempts, truths, self.output_dir / "pictures",
+                                      first_k=self.pictures, failures_only=self.failures_only)
 
         metrics = {
             "arc/pass@1": scores.pass_at_1,
@@ -86,6 +88,8 @@ class ARCEvaluation(L.Callback):
             metrics[f"arc/exact_accuracy_after_{segments}_segments"] = float(accuracy)
         for key, value in metrics.items():
             pl_module.log(key, value)
+        if not trainer.is_global_zero:
+            return
         self._log_images(trainer)
         print(
             f"ARC evaluation: pass@2 {scores.pass_at_2:.4f}, pass@1 {scores.pass_at_1:.4f}, "

@@ -52,15 +52,21 @@ def check_compatible(path: str | Path, checkpoint: dict, model: torch.nn.Module 
     raise CheckpointError(f"{path}: written by another model ({written_by}): {detail}{hint}")
 
 
-def resume_checkpoint(ckpt_dir: str | Path, ckpt_path: str | None, resume: bool) -> Path | None:
-    """The checkpoint a run continues from: an explicit `ckpt_path`, else `<ckpt_dir>/last.ckpt` when
-    resuming, else None. Starting fresh (`resume=false`) moves old checkpoints aside instead of deleting them."""
+def resume_checkpoint(ckpt_dir: str | Path, ckpt_path: str | None, resume: bool,
+                      move_aside: bool = True) -> Path | None:
+    """The checkpoint a run continues from: an explicit `ckpt_path`, else when resuming the newer of
+    `<ckpt_dir>/last.ckpt` and the latest `hpc_ckpt_<n>.ckpt` (saved by Lightning when SLURM warned of a
+    preemption or time limit), else None. Starting fresh (`resume=false`) moves old checkpoints aside
+    (when `move_aside`) instead of deleting them."""
     if ckpt_path:
         return Path(ckpt_path)
     ckpt_dir = Path(ckpt_dir)
-    last = ckpt_dir / LAST
     if resume:
-        return last if last.is_file() else None
+        candidates = [ckpt_dir / LAST, *ckpt_dir.glob("hpc_ckpt_*.ckpt")]
+        found = [path for path in candidates if path.is_file()]
+        return max(found, key=lambda path: path.stat().st_mtime_ns) if found else None
+    if not move_aside:
+        return None
     # a checkpoint's adapter dir (`last.adapter/`, see adapter_checkpoints.py) moves with it
     old = [*ckpt_dir.glob("*.ckpt"), *ckpt_dir.glob("*.adapter")] if ckpt_dir.is_dir() else []
     if old:
