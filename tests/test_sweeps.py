@@ -5,7 +5,9 @@ import json
 
 import yaml
 
+from hrm.dashboard.__main__ import main as dashboard
 from tests.conftest import TINY, run_train
+from tests.test_dashboard import read_page
 
 
 def test_a_two_job_sweep_keeps_its_jobs_apart_and_ends_with_a_summary(tmp_path):
@@ -19,6 +21,11 @@ def test_a_two_job_sweep_keeps_its_jobs_apart_and_ends_with_a_summary(tmp_path):
     assert [job["overrides"]["seed"] for job in summary["jobs"]] == ["1", "2"]
     assert all(job["metrics"]["trainer/global_step"] == 2 for job in summary["jobs"])
     assert summary["table"].splitlines()[0].startswith("| job | seed |") and summary["table"] in done.stdout
+    # its dashboard: each job's curves, and the sweep's metric against the swept seed
+    assert dashboard([str(sweep_dir)]) == 0
+    page = read_page(sweep_dir / "dashboard.html")
+    (against_seed,) = [chart for title, chart in page.charts.items() if title.endswith(" against seed")]
+    assert set(against_seed) == {"1", "2"} and page.titles.count("loss") == 2
 
     again = run_train(args, tmp_path)  # the same sweep again: each job resumes from its own last.ckpt
     assert again.returncode == 0, again.stderr[-2000:]

@@ -1,0 +1,113 @@
+"""What the dashboard reads from disk: the runs under a dir, each run's metric history and results.
+
+A run dir is one that train.py wrote (`metrics.json`, `.hydra/`, and with a logger `csv/metrics.csv`,
+Lightning's CSVLogger, which every logger config includes: wandb's offline history is a binary log
+that only `wandb sync` reads). A sweep dir holds one run dir per job (`0/`, `1/`, ...).
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+
+from hrm.errors import DataFormatError, UserError
+from hrm.sweeps import read_jobs
+
+HISTORY = Path("csv") / "metrics.csv"
+PICTURES = (Path("arc_eval") / "pictures" / "contact_sheet.png", Path("arc_eval") / "halting.png")
+TASK_PICTURES = Path("arc_eval") / "pictures" / "tasks"
+
+
+@dataclass
+class Run:
+    dir: Path
+    name: str  # the experiment, and the overrides it ran with
+    history: dict[str, list[tuple[float, float]]]  # metric -> [(step, value)]
+    final: dict[str, float]  # metrics.json
+    pictures: list[Path] = field(default_factory=list)
+
+
+def is_run_dir(path: Path) -> bool:
+    return (path / "metrics.json").is_file() or (path / HISTORY).is_file()
+
+
+def find_runs(root: Path) -> list[Path]:
+    """`root` itself when it is a run dir, else every run dir beneath it (a sweep's jobs in job order)."""
+    if is_run_dir(root):
+        return [root]
+    found = {path.parent for path in root.glob("**/metrics.json")}
+    found |= {path.parent.parent for path in root.glob("**/csv/metrics.csv")}
+    in_order = lambda path: [(0, int(part), "") if part.isdigit() else (1, 0, part) for part in path.parts]  # noqa: E731
+    return sorted((path for path in found if ".submitit" not in path.parts), key=in_order)
+
+
+def read_history(path: Path) -> dict[str, list[tuple[float, float]]]:
+    """Lightning's CSVLogger file: one row per logging call, a column per metric, blanks elsewhere."""
+    history: dict[str, list[tuple[float, float]]] = {}
+    with open(path, newline="") as handle:
+        rows = csv.DictReader(handle)
+        if rows.fieldnames is None or "step" not in rows.fieldnames:
+            raise DataFormatError(f"{path}: not a Lightning metrics.csv (no 'step' column)")
+        for line, row in enumerate(rows, start=2):
+            step = _number(path, line, "step", row["step"])
+            for key, text in row.items():
+                if key in ("step", "epoch") or text in ("", None):
+                    continue
+                value = _number(path, line, key, text)
+                if math.isfinite(value):
+                    history.setdefault(key, []).append((step, value))
+    return history
+
+
+def _number(path: Path, line: int, column: str, text: str) -> float:
+    try:
+        return float(text)
+    except (TypeError, ValueError):  # TypeError: a short row leaves the column empty (None)
+        raise DataFormatError(f"{path}: line {line}, column {column}: {text!r} is not a number") from None
+
+
+def read_run(run_dir: Path) -> Run:
+    history = read_history(run_dir / HISTORY) if (run_dir / HISTORY).is_file() else {}
+    final = {}
+    if (run_dir / "metrics.json").is_file():
+        try:
+            final = json.loads((run_dir / "metrics.json").read_text())
+        except json.JSONDecodeError as error:
+            raise DataFormatError(f"{run_dir / 'metrics.json'}: not JSON ({error})") from None
+    pictures = [run_dir / p for p in PICTURES if (run_dir / p).is_file()]
+    pictures += sorted((run_dir / TASK_PICTURES).glob("*.png"))
+    return Run(run_dir, run_name(run_dir), history, final, pictures)
+
+
+def run_name(run_dir: Path) -> str:
+    """`<experiment_name>  <overrides>` from what Hydra saved, else the dir's name."""
+    config, overrides = run_dir / ".hydra" / "config.yaml", run_dir / ".hydra" / "overrides.yaml"
+    name = run_dir.name
+    if config.is_file():
+        name = (yaml.safe_load(config.read_text()) or {}).get("experiment_name", name)
+    if overrides.is_file():
+        name += "  " + " ".join(yaml.safe_load(overrides.read_text()) or [])
+    return name.strip()
+
+
+def optimized_metric(run_dir: Path) -> str | None:
+    config = run_dir / ".hydra" / "config.yaml"
+    return (yaml.safe_load(config.read_text()) or {}).get("optimized_metric") if config.is_file() else None
+
+
+def read_sweep(sweep_dir: Path) -> list[dict] | None:
+    """The jobs of a sweep dir (see hrm.sweeps.read_jobs), or None when `sweep_dir` is not one."""
+    if not any(p.is_dir() and p.name.isdigit() and is_run_dir(p) for p in sweep_dir.iterdir()):
+        return None
+    return read_jobs(sweep_dir)
+
+
+def check_dir(path: Path) -> Path:
+    if not path.is_dir():
+        raise UserError(f"{path}: no such dir (give a run dir or a sweep dir, e.g. experiments/multiruns/<time>)")
+    return path
