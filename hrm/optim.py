@@ -9,13 +9,16 @@ optimizers' own group dicts, so a learning-rate scheduler drives both.
 from __future__ import annotations
 
 import torch
+import torch.distributed as dist
 from torch.optim import Optimizer
 
 
 class SparseSignSGD(Optimizer):
     """w <- w * (1 - lr * wd) - lr * sign(grad), applied only to rows present in a sparse gradient.
 
-    Rows of puzzles absent from the batch are untouched (no weight decay either), as in HRM.
+    Rows of puzzles absent from the batch are untouched (no weight decay either), as in HRM. Under DDP
+    the gradient is each process's own (DDP is told to leave the table alone: NCCL cannot all-reduce a
+    sparse tensor); the step sums the rows of every process first, so each applies the same update.
     """
 
     def __init__(self, params, lr: float = 1e-2, weight_decay: float = 0.1):
@@ -34,13 +37,39 @@ class SparseSignSGD(Optimizer):
                     continue
                 grad = param.grad
                 if grad.is_sparse:
-                    grad = grad.coalesce()  # sums the gradients of a puzzle that appears twice in a batch
+                    # sums the gradients of a puzzle that appears twice in a batch, or in two processes'
+                    grad = sum_over_processes(grad).coalesce()
                     rows, values = grad.indices()[0], grad.values()
                     updated = param[rows] * (1 - lr * decay) - lr * torch.sign(values)
                     param.index_copy_(0, rows, updated.to(param.dtype))
                 else:
                     param.mul_(1 - lr * decay).add_(torch.sign(grad), alpha=-lr)
         return loss
+
+
+def sum_over_processes(grad: torch.Tensor) -> torch.Tensor:
+    """A sparse [rows, dim] gradient summed over the DDP processes (itself outside DDP): every process
+    gathers every other's rows and values, padded to the largest count (dense all_gather works on gloo
+    and NCCL alike)."""
+    if not (dist.is_available() and dist.is_initialized()) or dist.get_world_size() == 1:
+        return grad
+    grad = grad.coalesce()
+    rows, values = grad.indices()[0], grad.values()
+    count = torch.tensor([rows.numel()], device=rows.device)
+    counts = [torch.zeros_like(count) for _ in range(dist.get_world_size())]
+    dist.all_gather(counts, count)
+    most = int(max(counts))
+    padded_rows = torch.full((most,), -1, dtype=rows.dtype, device=rows.device)
+    padded_rows[: rows.numel()] = rows
+    padded_values = values.new_zeros((most, *values.shape[1:]))
+    padded_values[: rows.numel()] = values
+    all_rows = [torch.empty_like(padded_rows) for _ in counts]
+    all_values = [torch.empty_like(padded_values) for _ in counts]
+    dist.all_gather(all_rows, padded_rows)
+    dist.all_gather(all_values, padded_values)
+    rows, values = torch.cat(all_rows), torch.cat(all_values)
+    kept = rows >= 0
+    return torch.sparse_coo_tensor(rows[kept].unsqueeze(0), values[kept], grad.shape)
 
 
 class OptimizerGroup(Optimizer):

@@ -4,6 +4,8 @@ on the same global batch, the sparse puzzle-embedding updates included."""
 import torch
 
 from hrm.data.sampling import ResumableRandomSampler
+from hrm.training import run
+from hrm.utils.compose import compose_train_config
 from tests.conftest import TINY, run_train
 
 # fp32 and no halting exploration (its random draws are per process): the two runs must agree to rounding.
@@ -12,8 +14,7 @@ EXACT = ["experiment=arc_tiny", *TINY, "trainer.precision=32-true", "model.act.h
 
 
 def test_two_processes_train_like_one_on_the_same_global_batch(tmp_path):
-    single = run_train([*EXACT, "data.batch_size=8"], tmp_path / "one")
-    assert single.returncode == 0, single.stderr[-2000:]
+    run(compose_train_config([*EXACT, "data.batch_size=8"], tmp_path / "one"))  # in this process: the reference
     # As a sweep job: its 2nd process must rerun this job, not the sweep.
     ddp = run_train(["-m", *EXACT, "trainer=ddp", "data.batch_size=4"], tmp_path / "two")
     assert ddp.returncode == 0, ddp.stderr[-2000:]

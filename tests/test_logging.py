@@ -17,6 +17,7 @@ def test_offline_wandb_by_default_and_the_same_run_id_after_resume(tmp_path):
     runs = wandb_runs(tmp_path)
     assert len(runs) == 1 and runs[0].endswith(run_id)
     assert "wandb (offline)" in first.stdout
+    assert len(list((tmp_path / "experiments").rglob("csv/metrics.csv"))) == 1  # what the dashboard reads
 
     second = run_train([*args, "trainer.max_steps=4"], tmp_path)
     assert second.returncode == 0, second.stderr[-2000:]

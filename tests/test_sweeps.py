@@ -11,12 +11,19 @@ from tests.test_dashboard import read_page
 
 
 def test_a_two_job_sweep_keeps_its_jobs_apart_and_ends_with_a_summary(tmp_path):
-    args = ["-m", "experiment=arc_tiny", *TINY, "trainer.max_steps=2", "seed=1,2"]
+    args = ["-m", "experiment=arc_tiny", "debug=tiny", "trainer.max_steps=2", "seed=1,2"]  # wandb (offline) too
     done = run_train(args, tmp_path)
     assert done.returncode == 0, done.stderr[-2000:]
     ckpt_dirs = sorted(p.name for p in (tmp_path / "checkpoints" / "arc_tiny").iterdir())
     assert ckpt_dirs == ["debug=tiny,seed=1,trainer.max_steps=2", "debug=tiny,seed=2,trainer.max_steps=2"]
     (sweep_dir,) = (tmp_path / "experiments" / "multiruns").iterdir()
+    # one wandb run per job, each with the id its checkpoint dir remembers (for resuming)
+    ids = [json.loads((tmp_path / "checkpoints" / "arc_tiny" / name / "run_info.json").read_text())["wandb_id"]
+           for name in ckpt_dirs]
+    for job, run_id in enumerate(ids):
+        (wandb_run,) = (sweep_dir / str(job) / "wandb").glob("offline-run-*")
+        assert wandb_run.name.endswith(run_id)
+    assert len(set(ids)) == 2
     summary = json.loads((sweep_dir / "summary.json").read_text())
     assert [job["overrides"]["seed"] for job in summary["jobs"]] == ["1", "2"]
     assert all(job["metrics"]["trainer/global_step"] == 2 for job in summary["jobs"])

@@ -14,6 +14,7 @@ import hydra
 import lightning as L
 import torch
 from omegaconf import DictConfig, open_dict
+from torch.nn.parallel import DistributedDataParallel
 from torchmetrics import MeanMetric
 
 from hrm.data.tokenizers import tokenizer_vocab_size
@@ -189,6 +190,14 @@ class ReasoningModule(L.LightningModule):
             "steps": result.steps,
             "exact_by_segment": result.exact_by_segment,
         }
+
+    def setup(self, stage: str) -> None:
+        # Under DDP (which wraps the module after this hook) the sparse puzzle-embedding table stays out of
+        # DDP's gradient all-reduce: NCCL has no sparse all-reduce, and SparseSignSGD sums its rows over
+        # the processes itself.
+        table = [name for name, _ in self.named_parameters() if name.startswith("net.puzzle_emb.")]
+        if table:
+            DistributedDataParallel._set_params_and_buffers_to_ignore_for_model(self, table)
 
     # --- optimizers --------------------------------------------------------------------------------
     def configure_optimizers(self):
