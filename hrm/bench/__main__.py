@@ -7,9 +7,9 @@ import sys
 
 from hrm.bench import agent
 from hrm.bench import eval as eval_bench
-from hrm.bench import compare, rl, step, vae
+from hrm.bench import compare, learn, rl, step, vae
 
-BENCHMARKS = {"step": step, "eval": eval_bench, "agent": agent, "vae": vae, "rl": rl, "compare": compare}
+BENCHMARKS = {"step": step, "eval": eval_bench, "agent": agent, "vae": vae, "rl": rl, "compare": compare, "learn": learn}
 
 
 def main(argv: list[str] | None = None) -> int:

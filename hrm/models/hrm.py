@@ -12,20 +12,12 @@ that exposes `initial_carry`, `reset_carry` and `forward(carry, batch) -> (carry
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import torch
 from torch import nn
 
-from hrm.models.layers import Linear, RotaryEmbedding, TransformerBlock, halting_head, trunc_normal_
-
-
-def forward_dtype(device: torch.device) -> torch.dtype:
-    """The autocast dtype when autocast is on for this device, else float32."""
-    if torch.is_autocast_enabled(device.type):
-        return torch.get_autocast_dtype(device.type)
-    return torch.float32
+from hrm.models.layers import Linear, PuzzleInput, ReasoningLevel, halting_head, trunc_normal_
 
 
 @dataclass
@@ -58,43 +50,14 @@ class HRMCarry:
         return HRMCarry(z_H=self.z_H.detach(), z_L=self.z_L.detach())
 
 
-class ReasoningLevel(nn.Module):
-    """A stack of blocks applied to `state + injection`: the additive input injection of HRM."""
-
-    def __init__(self, num_layers: int, config: HRMConfig):
-        super().__init__()
-        self.layers = nn.ModuleList(
-            TransformerBlock(config.hidden_size, config.num_heads, config.expansion, config.norm_eps)
-            for _ in range(num_layers)
-        )
-
-    def forward(self, state: torch.Tensor, injection: torch.Tensor, rope) -> torch.Tensor:
-        state = state + injection
-        for layer in self.layers:
-            state = layer(state, rope)
-        return state
-
-
-class HRM(nn.Module):
+class HRM(PuzzleInput):
     def __init__(self, **config):
         super().__init__()
         self.config = cfg = HRMConfig(**config)
         d = cfg.hidden_size
-        self.embed_scale = math.sqrt(d)  # embeddings start at std 1/sqrt(d) and are scaled back to ~1
-
-        self.embed_tokens = nn.Embedding(cfg.vocab_size, d)
-        trunc_normal_(self.embed_tokens.weight, std=1.0 / self.embed_scale)
-
-        # One learned vector per puzzle id (an augmented variant of an ARC task). Sparse gradients: only
-        # the rows of this batch get updated (by sign-SGD, see hrm.optim), so a 400k-row table is cheap.
-        self.prefix_len = 1 if cfg.puzzle_emb and cfg.num_puzzle_identifiers > 0 else 0
-        if self.prefix_len:
-            self.puzzle_emb = nn.Embedding(cfg.num_puzzle_identifiers, d, sparse=True)
-            nn.init.zeros_(self.puzzle_emb.weight)
-
-        self.rotary = RotaryEmbedding(d // cfg.num_heads, cfg.seq_len + self.prefix_len, cfg.rope_theta)
-        self.H_level = ReasoningLevel(cfg.H_layers, cfg)
-        self.L_level = ReasoningLevel(cfg.L_layers, cfg)
+        self.build_input(cfg)
+        self.H_level = ReasoningLevel(cfg.H_layers, d, cfg.num_heads, cfg.expansion, cfg.norm_eps)
+        self.L_level = ReasoningLevel(cfg.L_layers, d, cfg.num_heads, cfg.expansion, cfg.norm_eps)
 
         if cfg.heads:
             self.lm_head = Linear(d, cfg.vocab_size)
@@ -127,22 +90,11 @@ class HRM(nn.Module):
         )
 
     # --- one segment -------------------------------------------------------------------------------
-    def embed(self, inputs: torch.Tensor, puzzle_identifiers: torch.Tensor | None) -> torch.Tensor:
-        x = self.embed_tokens(inputs)
-        if self.prefix_len:
-            prefix = self.puzzle_emb(puzzle_identifiers).unsqueeze(1).to(x.dtype)
-            x = torch.cat((prefix, x), dim=1)
-        return self.embed_scale * x
-
     def encode(self, carry: HRMCarry, batch: dict[str, torch.Tensor]) -> HRMCarry:
         """One segment of H/L cycles; the new carry (z_H is the states the heads read) with gradient."""
         cfg = self.config
-        # Under autocast the whole recurrent state runs in its dtype (bf16), as in HRM: no float32
-        # copies of the residual stream before every matmul. RMSNorm still computes in float32.
-        dtype = forward_dtype(batch["inputs"].device)
-        x = self.embed(batch["inputs"], batch.get("puzzle_identifiers")).to(dtype)
-        rope = tuple(table.to(dtype) for table in self.rotary(x.shape[1]))
-        z_H, z_L = carry.z_H.to(dtype), carry.z_L.to(dtype)
+        x, rope = self.embed_batch(batch)
+        z_H, z_L = carry.z_H.to(x.dtype), carry.z_L.to(x.dtype)
 
         with torch.no_grad():
             for h in range(cfg.H_cycles):

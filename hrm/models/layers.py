@@ -137,3 +137,61 @@ def halting_head(hidden_size: int, outputs: int) -> nn.Linear:
     nn.init.zeros_(head.weight)
     nn.init.constant_(head.bias, -5.0)
     return head
+
+
+class ReasoningLevel(nn.Module):
+    """A stack of blocks applied to `state + injection`: HRM's additive input injection (TRM's too)."""
+
+    def __init__(self, num_layers: int, hidden_size: int, num_heads: int, expansion: float, norm_eps: float = 1e-5):
+        super().__init__()
+        self.layers = nn.ModuleList(
+            TransformerBlock(hidden_size, num_heads, expansion, norm_eps) for _ in range(num_layers)
+        )
+
+    def forward(self, state: torch.Tensor, injection: torch.Tensor | None, rope) -> torch.Tensor:
+        if injection is not None:
+            state = state + injection
+        for layer in self.layers:
+            state = layer(state, rope)
+        return state
+
+
+class PuzzleInput(nn.Module):
+    """What every net over a token grid starts with (HRM, TRM, the plain transformer): token embeddings,
+    an optional learned vector per puzzle id prepended as one prefix token, and RoPE tables over the
+    whole sequence. `config` needs vocab_size, seq_len, num_puzzle_identifiers, hidden_size, num_heads,
+    rope_theta and puzzle_emb."""
+
+    def build_input(self, config) -> None:
+        d = config.hidden_size
+        self.embed_scale = math.sqrt(d)  # embeddings start at std 1/sqrt(d) and are scaled back to ~1
+        self.embed_tokens = nn.Embedding(config.vocab_size, d)
+        trunc_normal_(self.embed_tokens.weight, std=1.0 / self.embed_scale)
+        # One learned vector per puzzle id (an augmented variant of an ARC task). Sparse gradients: only
+        # the rows of this batch get updated (by sign-SGD, see hrm.optim), so a 400k-row table is cheap.
+        self.prefix_len = 1 if config.puzzle_emb and config.num_puzzle_identifiers > 0 else 0
+        if self.prefix_len:
+            self.puzzle_emb = nn.Embedding(config.num_puzzle_identifiers, d, sparse=True)
+            nn.init.zeros_(self.puzzle_emb.weight)
+        self.rotary = RotaryEmbedding(d // config.num_heads, config.seq_len + self.prefix_len, config.rope_theta)
+
+    def embed(self, inputs: torch.Tensor, puzzle_identifiers: torch.Tensor | None) -> torch.Tensor:
+        x = self.embed_tokens(inputs)
+        if self.prefix_len:
+            prefix = self.puzzle_emb(puzzle_identifiers).unsqueeze(1).to(x.dtype)
+            x = torch.cat((prefix, x), dim=1)
+        return self.embed_scale * x
+
+    def embed_batch(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, tuple[torch.Tensor, torch.Tensor]]:
+        """(the embedded sequence, the RoPE tables), in the autocast dtype when autocast is on: the whole
+        recurrent state then runs in it (bf16), as in HRM; RMSNorm still computes in float32."""
+        dtype = forward_dtype(batch["inputs"].device)
+        x = self.embed(batch["inputs"], batch.get("puzzle_identifiers")).to(dtype)
+        return x, tuple(table.to(dtype) for table in self.rotary(x.shape[1]))
+
+
+def forward_dtype(device: torch.device) -> torch.dtype:
+    """The autocast dtype when autocast is on for this device, else float32."""
+    if torch.is_autocast_enabled(device.type):
+        return torch.get_autocast_dtype(device.type)
+    return torch.float32

@@ -146,8 +146,10 @@ class SegmentLoss:
         return replace(newer, **merged)
 
 
-def segment_loss(carry: ACTCarry, out: SegmentOutput, token_loss) -> SegmentLoss:
-    """HRM's loss: lm_loss + 0.5 * (q_halt_loss + q_continue_loss), each a mean over sequences."""
+def segment_loss(carry: ACTCarry, out: SegmentOutput, token_loss, solved=None) -> SegmentLoss:
+    """HRM's loss: lm_loss + 0.5 * (q_halt_loss + q_continue_loss), each a mean over sequences.
+    `solved(predictions, inputs, labels) -> [B] bool` decides what counts as exact (and so what the halt
+    head learns to recognise); by default, equality with the labels."""
     labels = carry.data["labels"]
     mask = labels != IGNORE_LABEL
     counts = mask.sum(-1)
@@ -157,6 +159,8 @@ def segment_loss(carry: ACTCarry, out: SegmentOutput, token_loss) -> SegmentLoss
         predictions = out.logits.argmax(-1)
         correct = mask & (predictions == labels)
         exact = correct.sum(-1) == counts
+        if solved is not None:
+            exact = solved(predictions, carry.data["inputs"], labels).to(exact.device)
 
     lm_loss = (token_loss(out.logits, labels).sum(-1) / divisor).mean()
     q_halt_loss = F.binary_cross_entropy_with_logits(out.q_halt, exact.float())

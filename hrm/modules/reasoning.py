@@ -14,6 +14,7 @@ import hydra
 import lightning as L
 import torch
 from omegaconf import DictConfig, open_dict
+from lightning.pytorch.callbacks import EMAWeightAveraging
 from torch.nn.parallel import DistributedDataParallel
 from torchmetrics import MeanMetric
 
@@ -40,6 +41,7 @@ class ReasoningModule(L.LightningModule):
         optimizer: dict | None = None,
         tokenizer: str | None = None,
         compile: bool = False,
+        ema: float | None = None,
     ):
         """
         net: the network's config with its `_target_` (built here, so a checkpoint can rebuild it).
@@ -48,12 +50,16 @@ class ReasoningModule(L.LightningModule):
             puzzle_emb_weight_decay for the puzzle embeddings' sign-SGD.
         tokenizer: the text tokenizer this model's vocabulary comes from (None: the data's own vocabulary).
         compile: torch.compile the net's heavy parts (slow to start: worth it for long runs only).
+        ema: keep an exponential moving average of the weights with this decay (TRM: 0.999), through
+            Lightning's EMAWeightAveraging: validation, test and the saved weights use the average.
         """
         super().__init__()
         net, act, optimizer = plain_container(net), plain_container(act) or {}, plain_container(optimizer) or {}
         self.save_hyperparameters(
-            {"net": net, "act": act, "loss": loss, "optimizer": optimizer, "tokenizer": tokenizer, "compile": compile}
+            {"net": net, "act": act, "loss": loss, "optimizer": optimizer, "tokenizer": tokenizer, "compile": compile,
+             "ema": ema}
         )
+        self.ema = ema
         self.net = hydra.utils.instantiate(net, _convert_="all")
         if compile:
             self.net.compile_levels()
@@ -66,6 +72,9 @@ class ReasoningModule(L.LightningModule):
              for stage in STAGES}
         )
         self._carry: ACTCarry | None = None  # deep supervision's state across training steps
+        # What "solved" means for the task (the DataModule's `solved`, e.g. any valid Sudoku grid that
+        # keeps the givens); None: the prediction equals the label.
+        self._solved = None
         # Exploration draws come from our own generator so that its state can be checkpointed.
         self._generator = torch.Generator().manual_seed(int(torch.randint(0, 2**62, ())))
 
@@ -142,7 +151,7 @@ class ReasoningModule(L.LightningModule):
         if self._carry is None or self._carry.steps.shape[0] != batch["inputs"].shape[0]:
             self._carry = initial_act_carry(self.net, batch)
         carry, out = act_segment(self.net, self._carry, batch, self.act_config, True, self._generator)
-        result = segment_loss(carry, out, self.token_loss)
+        result = segment_loss(carry, out, self.token_loss, self._solved)
         self._carry = carry
         self._log_losses("train", result, on_step=True, batch_size=batch["inputs"].shape[0])
         self._log_rows("train", result, on_step=True)
@@ -160,7 +169,7 @@ class ReasoningModule(L.LightningModule):
         exact_by_segment = []
         for _ in range(self.act_config.halt_max_steps):
             carry, out = act_segment(self.net, carry, batch, run_all, training=False)
-            result = segment_loss(carry, out, self.token_loss)
+            result = segment_loss(carry, out, self.token_loss, self._solved)
             exact_by_segment.append(result.exact)
             stop = carry.halted.clone()  # True on the last segment
             if self.act_config.eval_halting:
@@ -192,12 +201,17 @@ class ReasoningModule(L.LightningModule):
         }
 
     def setup(self, stage: str) -> None:
+        datamodule = getattr(self.trainer, "datamodule", None)
+        self._solved = getattr(datamodule, "solved", None)
         # Under DDP (which wraps the module after this hook) the sparse puzzle-embedding table stays out of
         # DDP's gradient all-reduce: NCCL has no sparse all-reduce, and SparseSignSGD sums its rows over
         # the processes itself.
         table = [name for name, _ in self.named_parameters() if name.startswith("net.puzzle_emb.")]
         if table:
             DistributedDataParallel._set_params_and_buffers_to_ignore_for_model(self, table)
+
+    def configure_callbacks(self) -> list:
+        return [EMAWeightAveraging(decay=self.ema)] if self.ema else []
 
     # --- optimizers --------------------------------------------------------------------------------
     def configure_optimizers(self):

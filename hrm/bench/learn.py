@@ -1,0 +1,112 @@
+"""Learning check: train the HRM, TRM and a plain transformer for the same CPU wall budget on the same
+puzzles, then report held-out exact accuracy against the number of segments used.
+
+`python -m hrm.bench learn --task sudoku6 --budget 300` composes `experiment=<task> model=<model>` for
+each model (configs/experiment/<task>.yaml, with each model's sizes in
+configs/experiment_model/<task>_<model>.yaml), trains through the real Lightning Trainer until
+`--budget` seconds of training have passed (data generation and evaluation are not counted), and
+evaluates the test set: every row runs k = 1..halt_max_steps segments ("exact after k"), and once more
+stopping where its halting head says so ("ACT"). Exact means solved by the task's rule (Sudoku: a valid
+grid keeping the givens). One table; the figures go to experiments/bench/learn_<task>.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import os
+import time
+from pathlib import Path
+
+import hydra
+import lightning as L
+import torch
+
+from hrm.training import bind_model_to_data, count_parameters, silence_expected_warnings
+from hrm.utils.compose import compose_train_config
+from hrm.utils.io import atomic_write_json
+
+TASKS = ("sudoku4", "sudoku6", "sudoku9", "maze")
+MODELS = ("hrm", "trm", "transformer")
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--task", choices=TASKS, default="sudoku6")
+    parser.add_argument("--budget", type=float, default=300.0, help="training seconds per model")
+    parser.add_argument("--models", default=",".join(MODELS), help="comma-separated, of " + ", ".join(MODELS))
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--out", default="experiments/bench", help="where learn_<task>.json goes")
+    parser.add_argument("overrides", nargs="*", help="extra config overrides for every model, key=value")
+
+
+def evaluate(module, loader, precision: str) -> dict:
+    """Exact accuracy after each number of segments, and with ACT halting (its mean segments too)."""
+    autocast = torch.autocast("cpu", torch.bfloat16) if precision.startswith("bf16") else torch.autocast("cpu", enabled=False)
+    by_segment, act_exact, act_steps = [], [], []
+    fixed, halting = module.act_config, dataclasses.replace(module.act_config, eval_halting=True)
+    module.eval()
+    with torch.no_grad(), autocast:
+        for batch in loader:
+            module.act_config = fixed
+            result = module.run_to_halt(batch)
+            by_segment.append(result.exact_by_segment.float())
+            module.act_config = halting
+            result = module.run_to_halt(batch)
+            act_exact.append(result.exact.float())
+            act_steps.append(result.steps.float())
+    module.act_config = fixed
+    return {"exact_after_segments": [round(float(v), 4) for v in torch.cat(by_segment).mean(0)],
+            "exact_act": round(float(torch.cat(act_exact).mean()), 4),
+            "mean_segments_act": round(float(torch.cat(act_steps).mean()), 2),
+            "test_puzzles": int(sum(len(b) for b in act_exact))}
+
+
+def train_one(task: str, model: str, budget: float, seed: int, overrides: list[str], root: Path) -> dict:
+    data_dir = Path(os.environ.get("HRM_ROOT", ".")).resolve() / "data"  # generated puzzles are cached there
+    cfg = compose_train_config([f"experiment={task}", f"model={model}", f"seed={seed}", "logger=none",
+                                f"paths.data_dir={data_dir}", *overrides], root)
+    L.seed_everything(seed, workers=True)
+    datamodule = hydra.utils.instantiate(cfg.data)
+    datamodule.setup("fit")
+    bind_model_to_data(cfg.model, datamodule)
+    module = hydra.utils.instantiate(cfg.model)
+    total, _ = count_parameters(module)
+    trainer = hydra.utils.instantiate(
+        cfg.trainer, max_steps=-1, max_epochs=-1, max_time={"seconds": budget}, limit_val_batches=0,
+        logger=False, enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False,
+        default_root_dir=str(root), callbacks=[])
+    start = time.perf_counter()
+    trainer.fit(module, datamodule=datamodule)
+    seconds = time.perf_counter() - start
+    figures = evaluate(module, datamodule.test_dataloader(), str(trainer.precision))
+    return {"model": model, "params": total, "steps": trainer.global_step,
+            "samples_per_s": round(trainer.global_step * datamodule.batch_size / seconds, 1),
+            "train_seconds": round(seconds, 1), **figures}
+
+
+def table(rows: list[dict]) -> str:
+    segments = max(len(r["exact_after_segments"]) for r in rows)
+    head = ["model", "params", "steps", "samples/s"] + [f"exact@{k}" for k in range(1, segments + 1)] + ["ACT exact", "ACT segs"]
+    lines = ["| " + " | ".join(head) + " |", "|---" * len(head) + "|"]
+    for r in rows:
+        after = [f"{v:.3f}" for v in r["exact_after_segments"]] + [""] * (segments - len(r["exact_after_segments"]))
+        cells = [r["model"], f"{r['params'] / 1e6:.2f}M", str(r["steps"]), f"{r['samples_per_s']:.0f}", *after,
+                 f"{r['exact_act']:.3f}", f"{r['mean_segments_act']:.2f}"]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def run(args: argparse.Namespace) -> int:
+    silence_expected_warnings()
+    root = Path(args.out) / f"learn_{args.task}"
+    rows = []
+    for model in [m.strip() for m in args.models.split(",") if m.strip()]:
+        if model not in MODELS:
+            raise SystemExit(f"error: --models: {model!r} is not one of {', '.join(MODELS)}")
+        rows.append(train_one(args.task, model, args.budget, args.seed, args.overrides, root / model))
+        print(f"{model}: {rows[-1]}", flush=True)
+    print(f"\nlearn {args.task}: {args.budget:.0f} s of training per model, held-out exact accuracy "
+          f"({rows[0]['test_puzzles']} puzzles)\n" + table(rows))
+    atomic_write_json(Path(args.out) / f"learn_{args.task}.json", {"task": args.task, "budget_s": args.budget,
+                                                                   "seed": args.seed, "rows": rows})
+    return 0

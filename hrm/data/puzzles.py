@@ -1,0 +1,199 @@
+"""Sudoku and maze DataModules (`data=sudoku`, `data=maze`): fixed-size token grids, one answer grid each.
+
+Puzzles are generated here (seeded, cached under `data_dir` so a second run starts at once) or read from
+the published CSVs (Sudoku-Extreme, Maze-Hard) for users who have them. Train, val and test sets are
+generated from different seeds, and val/test drop any puzzle the training set holds. Each task says
+what "solved" means (`solved`): for Sudoku any valid grid that keeps the givens, for a maze any
+shortest path; the module's `exact_accuracy` counts those.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Callable
+
+import lightning as L
+import numpy as np
+import torch
+from torch.utils.data import DataLoader, Dataset
+
+from hrm.data import maze, sudoku
+from hrm.data.sampling import ResumableSampling, epoch_seed
+from hrm.errors import UserError
+from hrm.utils.io import atomic_path
+
+log = logging.getLogger(__name__)
+
+
+class GridPuzzles(Dataset):
+    """Puzzles and answers as token rows; with `augment`, sample i is puzzle i % N under the augmentation
+    drawn from (seed, i), so an epoch of N * variants samples is the same on every run and every resume."""
+
+    def __init__(self, inputs: np.ndarray, labels: np.ndarray, variants: int = 1,
+                 augment: Callable | None = None, seed: int = 0):
+        self.inputs, self.labels = inputs, labels
+        self.variants, self.augment, self.seed = variants, augment, seed
+
+    def __len__(self) -> int:
+        return len(self.inputs) * self.variants
+
+    def __getitem__(self, i: int) -> dict[str, torch.Tensor]:
+        base = i % len(self.inputs)
+        inputs, labels = self.inputs[base], self.labels[base]
+        if self.augment is not None and i >= len(self.inputs):  # the first copy of each is as generated
+            inputs, labels = self.augment(inputs, labels, np.random.default_rng(epoch_seed(self.seed, i)))
+        return {
+            "inputs": torch.as_tensor(inputs, dtype=torch.int64),
+            "labels": torch.as_tensor(labels, dtype=torch.int64),
+            "puzzle_identifiers": torch.tensor(0, dtype=torch.int64),
+            "sample_index": torch.tensor(i, dtype=torch.int64),
+        }
+
+
+class GridPuzzleDataModule(ResumableSampling, L.LightningDataModule):
+    """What Sudoku and mazes share: sets, loaders, sizes. Subclasses build (inputs, labels) token arrays."""
+
+    vocab_size: int
+    seq_len: int
+    num_puzzle_identifiers = 0  # no per-puzzle embedding: one rule for every puzzle
+
+    def __init__(self, num_train: int, num_val: int, num_test: int, seed: int, batch_size: int,
+                 eval_batch_size: int | None, num_workers: int, data_dir: str | None, variants: int = 1):
+        super().__init__()
+        self.num_train, self.num_val, self.num_test = num_train, num_val, num_test
+        self.seed, self.variants = seed, variants
+        self.batch_size, self.eval_batch_size = batch_size, eval_batch_size or batch_size
+        self.num_workers = num_workers
+        self.data_dir = Path(data_dir) if data_dir else None
+        self.train_dataset = self.val_dataset = self.test_dataset = None
+
+    # subclasses
+    def build(self, split: str, count: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+        raise NotImplementedError
+
+    def cache_name(self, split: str, count: int, seed: int) -> str | None:
+        return None
+
+    def augment(self, inputs: np.ndarray, labels: np.ndarray, rng: np.random.Generator):
+        return inputs, labels
+
+    def solved(self, predictions: torch.Tensor, inputs: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        return (predictions == labels).all(dim=-1)
+
+    # shared
+    def setup(self, stage: str | None = None) -> None:
+        if self.train_dataset is not None:
+            return
+        train = self._split("train", self.num_train, self.seed)
+        seen = {row.tobytes() for row in train[0]}
+        held_out = {}
+        for offset, (split, count) in enumerate((("val", self.num_val), ("test", self.num_test)), start=1):
+            inputs, labels = self._split(split, count, self.seed + 7919 * offset)
+            fresh = np.array([row.tobytes() not in seen for row in inputs], dtype=bool)
+            held_out[split] = (inputs[fresh], labels[fresh])
+        augment = self.augment if self.variants > 1 else None
+        self.train_dataset = GridPuzzles(*train, variants=self.variants, augment=augment, seed=self.seed)
+        self.val_dataset = GridPuzzles(*held_out["val"])
+        self.test_dataset = GridPuzzles(*held_out["test"])
+        log.info("%s: %d train puzzles (x%d variants), %d val, %d test", type(self).__name__,
+                 len(train[0]), self.variants, len(self.val_dataset), len(self.test_dataset))
+
+    def _split(self, split: str, count: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+        name = self.cache_name(split, count, seed)
+        path = self.data_dir / name if (self.data_dir and name) else None
+        if path is not None and path.is_file():
+            with np.load(path) as saved:
+                return saved["inputs"], saved["labels"]
+        inputs, labels = self.build(split, count, seed)
+        if path is not None:
+            with atomic_path(path) as tmp:
+                with open(tmp, "wb") as handle:
+                    np.savez(handle, inputs=inputs, labels=labels)
+        return inputs, labels
+
+    def train_dataloader(self) -> DataLoader:
+        if len(self.train_dataset) < self.batch_size:
+            raise UserError(f"data: {len(self.train_dataset)} training samples, fewer than one batch of"
+                            f" {self.batch_size} (lower data.batch_size or raise data.num_train)")
+        sampler = self.resumable_sampler(len(self.train_dataset), self.seed)
+        # drop_last: the recurrent carry holds one row per batch slot, so every batch has the same size.
+        return DataLoader(self.train_dataset, batch_size=self.batch_size, sampler=sampler, drop_last=True,
+                          num_workers=self.num_workers, persistent_workers=self.num_workers > 0)
+
+    def val_dataloader(self) -> DataLoader:
+        return DataLoader(self.val_dataset, batch_size=self.eval_batch_size, num_workers=self.num_workers)
+
+    def test_dataloader(self) -> DataLoader:
+        return DataLoader(self.test_dataset, batch_size=self.eval_batch_size, num_workers=self.num_workers)
+
+
+class SudokuDataModule(GridPuzzleDataModule):
+    """n x n Sudoku (4, 6 or 9) with `blanks` blanks and a unique solution, or Sudoku-Extreme's CSVs."""
+
+    def __init__(self, size: int = 9, blanks: int = 41, num_train: int = 10000, num_val: int = 1000,
+                 num_test: int = 1000, variants: int = 100, train_csv: str | None = None,
+                 test_csv: str | None = None, seed: int = 0, batch_size: int = 128,
+                 eval_batch_size: int | None = None, num_workers: int = 0, data_dir: str | None = None):
+        sudoku.box_shape(size)  # a clear error for a size without boxes
+        if (train_csv is None) != (test_csv is None):
+            raise UserError("data: give both data.train_csv and data.test_csv (Sudoku-Extreme), or neither")
+        if train_csv is not None and size != 9:
+            raise UserError(f"data.size={size}: Sudoku-Extreme's CSVs hold 9x9 puzzles")
+        super().__init__(num_train, num_val, num_test, seed, batch_size, eval_batch_size, num_workers,
+                         data_dir, variants)
+        self.size, self.blanks = size, blanks
+        self.train_csv, self.test_csv = train_csv, test_csv
+        self.vocab_size, self.seq_len = sudoku.vocab_size(size), size * size
+
+    def build(self, split: str, count: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+        if self.train_csv is not None:
+            puzzles, answers = sudoku.read_sudoku_csv(self.train_csv if split == "train" else self.test_csv, count)
+        else:
+            puzzles, answers = sudoku.generate_many(self.size, self.blanks, count, seed)
+        return (np.stack([sudoku.to_tokens(p) for p in puzzles]), np.stack([sudoku.to_tokens(a) for a in answers]))
+
+    def cache_name(self, split: str, count: int, seed: int) -> str | None:
+        if self.train_csv is not None:
+            return None  # the CSV is the cache
+        return f"sudoku/{self.size}x{self.size}-{self.blanks}blanks-{count}-seed{seed}.npz"
+
+    def augment(self, inputs, labels, rng):
+        n = self.size
+        puzzle, answer = sudoku.augment([sudoku.from_tokens(inputs, n), sudoku.from_tokens(labels, n)], rng)
+        return sudoku.to_tokens(puzzle), sudoku.to_tokens(answer)
+
+    def solved(self, predictions, inputs, labels):
+        return sudoku.solved_rows(predictions, inputs, self.size)
+
+
+class MazeDataModule(GridPuzzleDataModule):
+    """n x n mazes with a start, a goal and a shortest path to find, or Maze-Hard's CSVs."""
+
+    def __init__(self, size: int = 15, loops: float = 0.1, num_train: int = 10000, num_val: int = 1000,
+                 num_test: int = 1000, train_csv: str | None = None, test_csv: str | None = None,
+                 seed: int = 0, batch_size: int = 64, eval_batch_size: int | None = None, num_workers: int = 0,
+                 data_dir: str | None = None):
+        if (train_csv is None) != (test_csv is None):
+            raise UserError("data: give both data.train_csv and data.test_csv (Maze-Hard), or neither")
+        super().__init__(num_train, num_val, num_test, seed, batch_size, eval_batch_size, num_workers, data_dir)
+        self.size, self.loops = size, loops
+        self.train_csv, self.test_csv = train_csv, test_csv
+        self.vocab_size, self.seq_len = maze.VOCAB_SIZE, size * size
+
+    def build(self, split: str, count: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+        if self.train_csv is not None:
+            mazes, labels = maze.read_maze_csv(self.train_csv if split == "train" else self.test_csv, count)
+            if mazes.shape[1] != self.size:
+                raise UserError(f"data.size={self.size}, but the mazes of {self.train_csv} are {mazes.shape[1]} wide")
+        else:
+            mazes, labels = maze.generate_many(self.size, count, seed, self.loops)
+        return mazes.reshape(len(mazes), -1), labels.reshape(len(labels), -1)
+
+    def cache_name(self, split: str, count: int, seed: int) -> str | None:
+        if self.train_csv is not None:
+            return None
+        return f"maze/{self.size}x{self.size}-loops{self.loops:g}-{count}-seed{seed}.npz"
+
+    def solved(self, predictions, inputs, labels):
+        return maze.solved_rows(predictions, inputs, labels)

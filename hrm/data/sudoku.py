@@ -1,0 +1,212 @@
+"""Sudoku: n x n puzzles (n = 4, 6, 9) with unique solutions, a solver, HRM's augmentations, the check
+that a grid solves a puzzle, and a reader for the Sudoku-Extreme CSV. Pure numpy; the DataModule is
+`hrm/data/puzzles.py`.
+
+Grids are [n, n] int arrays of digits 1..n, 0 for a blank. As tokens (`to_tokens`): PAD 0, blank 1,
+digit d -> d + 1, so the vocabulary is n + 2 (11 for 9x9, as in HRM).
+"""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from hrm.errors import DataFormatError
+
+BOXES = {4: (2, 2), 6: (2, 3), 9: (3, 3)}  # n -> (rows, columns) of one box
+BLANK_TOKEN = 1
+
+
+def box_shape(n: int) -> tuple[int, int]:
+    if n not in BOXES:
+        raise ValueError(f"Sudoku size {n} is not one of {sorted(BOXES)}")
+    return BOXES[n]
+
+
+def vocab_size(n: int) -> int:
+    return n + 2
+
+
+def to_tokens(grid: np.ndarray) -> np.ndarray:
+    """Digits 1..n -> 2..n+1, blank 0 -> 1; flattened."""
+    return (np.asarray(grid).reshape(-1) + 1).astype(np.int64)
+
+
+def from_tokens(tokens: np.ndarray, n: int) -> np.ndarray:
+    return (np.asarray(tokens) - 1).clip(0, n).reshape(n, n)
+
+
+# --- solving -----------------------------------------------------------------------------------------
+def solutions(puzzle: np.ndarray, limit: int = 2) -> list[np.ndarray]:
+    """Up to `limit` solutions, by depth-first search on the blank with the fewest candidates (with
+    bitmasks per row, column and box). `len(solutions(p)) == 1` means the solution is unique."""
+    n = puzzle.shape[0]
+    rows_per_box, cols_per_box = box_shape(n)
+    grid = [int(v) for v in puzzle.reshape(-1)]
+    box_of = [(i // n // rows_per_box) * (n // cols_per_box) + (i % n) // cols_per_box for i in range(n * n)]
+    used_row, used_col, used_box = [0] * n, [0] * n, [0] * n
+    for i, value in enumerate(grid):
+        if value:
+            bit = 1 << value
+            if used_row[i // n] & bit or used_col[i % n] & bit or used_box[box_of[i]] & bit:
+                return []  # the givens already clash
+            used_row[i // n] |= bit
+            used_col[i % n] |= bit
+            used_box[box_of[i]] |= bit
+    full = sum(1 << d for d in range(1, n + 1))
+    blanks = [i for i, value in enumerate(grid) if not value]
+    found: list[np.ndarray] = []
+
+    def search(open_cells: list[int]) -> None:
+        if not open_cells:
+            found.append(np.array(grid, dtype=np.int64).reshape(n, n))
+            return
+        best, best_free, best_count = -1, 0, n + 1
+        for cell in open_cells:
+            free = full & ~(used_row[cell // n] | used_col[cell % n] | used_box[box_of[cell]])
+            count = bin(free).count("1")
+            if count < best_count:
+                best, best_free, best_count = cell, free, count
+                if count <= 1:
+                    break
+        if best_count == 0:
+            return
+        rest = [c for c in open_cells if c != best]
+        r, c, b = best // n, best % n, box_of[best]
+        for digit in range(1, n + 1):
+            bit = 1 << digit
+            if not best_free & bit:
+                continue
+            grid[best] = digit
+            used_row[r] |= bit
+            used_col[c] |= bit
+            used_box[b] |= bit
+            search(rest)
+            used_row[r] &= ~bit
+            used_col[c] &= ~bit
+            used_box[b] &= ~bit
+            grid[best] = 0
+            if len(found) >= limit:
+                return
+
+    search(blanks)
+    return found
+
+
+def solves(grid: np.ndarray, puzzle: np.ndarray) -> bool:
+    """A complete, valid grid (each row, column and box holds 1..n once) that keeps the puzzle's givens."""
+    return bool(solved_rows(torch.as_tensor(to_tokens(grid))[None], torch.as_tensor(to_tokens(puzzle))[None],
+                            grid.shape[0])[0])
+
+
+def solved_rows(predictions: torch.Tensor, inputs: torch.Tensor, n: int) -> torch.Tensor:
+    """[B] bool from token tensors [B, n*n]: each prediction is a valid, complete solution that keeps its
+    input's givens (whichever solution: Sudoku's exact accuracy needs no stored answer)."""
+    rows_per_box, cols_per_box = box_shape(n)
+    digits = predictions.long() - 1  # 1..n where the prediction is a digit
+    grid = digits.view(-1, n, n)
+    boxes = grid.view(-1, n // rows_per_box, rows_per_box, n // cols_per_box, cols_per_box)
+    boxes = boxes.permute(0, 1, 3, 2, 4).reshape(-1, n, n)
+    target = torch.arange(1, n + 1, device=predictions.device)
+
+    def each_once(groups: torch.Tensor) -> torch.Tensor:  # [B, n groups, n] -> [B]
+        return (groups.sort(dim=-1).values == target).all(dim=-1).all(dim=-1)
+
+    givens = inputs != BLANK_TOKEN
+    keeps = ((predictions == inputs) | ~givens).all(dim=-1)
+    return each_once(grid) & each_once(grid.transpose(1, 2)) & each_once(boxes) & keeps
+
+
+# --- generating and augmenting -------------------------------------------------------------------------
+def augment(grids: list[np.ndarray], rng: np.random.Generator, transpose: bool = True) -> list[np.ndarray]:
+    """HRM's Sudoku augmentations, the same for every grid given (a puzzle and its solution): a digit
+    permutation, a transpose (square boxes only), and permutations of the bands and of the rows within
+    each band, and of the stacks and of the columns within each stack. Each keeps a valid grid valid."""
+    n = grids[0].shape[0]
+    rows_per_box, cols_per_box = box_shape(n)
+    digits = np.concatenate(([0], rng.permutation(n) + 1))  # blank stays blank
+    flip = transpose and rows_per_box == cols_per_box and bool(rng.integers(2))
+    bands = rng.permutation(n // rows_per_box)
+    row_order = np.concatenate([band * rows_per_box + rng.permutation(rows_per_box) for band in bands])
+    stacks = rng.permutation(n // cols_per_box)
+    col_order = np.concatenate([stack * cols_per_box + rng.permutation(cols_per_box) for stack in stacks])
+    out = []
+    for grid in grids:
+        grid = grid.T if flip else grid
+        out.append(digits[grid[row_order][:, col_order]])
+    return out
+
+
+def solved_grid(n: int, rng: np.random.Generator) -> np.ndarray:
+    """A random complete grid: the standard pattern (each row the one above shifted), shuffled by `augment`."""
+    rows_per_box, cols_per_box = box_shape(n)
+    r, c = np.indices((n, n))
+    pattern = (cols_per_box * (r % rows_per_box) + r // rows_per_box + c) % n + 1
+    return augment([pattern], rng)[0]
+
+
+def generate(n: int, blanks: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """(puzzle, solution) with exactly `blanks` blanks and a unique solution: blanks are dug in a random
+    order, each kept only if the solution stays unique; a grid that runs out of cells starts over."""
+    if not 0 <= blanks < n * n:
+        raise ValueError(f"blanks={blanks}: a {n}x{n} Sudoku has {n * n} cells")
+    while True:
+        solution = solved_grid(n, rng)
+        puzzle = solution.copy().reshape(-1)
+        dug = 0
+        for cell in rng.permutation(n * n):
+            if dug == blanks:
+                break
+            digit, puzzle[cell] = puzzle[cell], 0
+            if len(solutions(puzzle.reshape(n, n), limit=2)) == 1:
+                dug += 1
+            else:
+                puzzle[cell] = digit
+        if dug == blanks:
+            return puzzle.reshape(n, n), solution
+
+
+def generate_many(n: int, blanks: int, count: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """[count, n, n] puzzles and solutions from one seed."""
+    rng = np.random.default_rng(seed)
+    pairs = [generate(n, blanks, rng) for _ in range(count)]
+    return np.stack([p for p, _ in pairs]), np.stack([s for _, s in pairs])
+
+
+# --- Sudoku-Extreme ------------------------------------------------------------------------------------
+def read_sudoku_csv(path: str | Path, limit: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Sudoku-Extreme's CSV (columns source, q, a, rating; q and a are 81 characters, '.' or '0' a blank):
+    [rows, 9, 9] puzzles and solutions. A bad row is one error naming the file, its line and the problem."""
+    path = Path(path)
+    if not path.is_file():
+        raise DataFormatError(f"{path}: no such file (Sudoku-Extreme's train.csv or test.csv)")
+    puzzles, answers = [], []
+    with open(path, newline="") as handle:
+        reader = csv.DictReader(handle)
+        missing = {"q", "a"} - set(reader.fieldnames or [])
+        if missing:
+            raise DataFormatError(f"{path}: no column {', '.join(sorted(missing))} (expected source,q,a,rating)")
+        for line, row in enumerate(reader, start=2):
+            if limit is not None and len(puzzles) >= limit:
+                break
+            puzzle, answer = _digits(path, line, "q", row["q"]), _digits(path, line, "a", row["a"])
+            if (answer == 0).any():
+                raise DataFormatError(f"{path}: line {line}: the answer has blanks")
+            if not solves(answer, puzzle):
+                raise DataFormatError(f"{path}: line {line}: the answer does not solve the puzzle")
+            puzzles.append(puzzle)
+            answers.append(answer)
+    if not puzzles:
+        raise DataFormatError(f"{path}: no puzzles")
+    return np.stack(puzzles), np.stack(answers)
+
+
+def _digits(path: Path, line: int, column: str, text: str | None) -> np.ndarray:
+    text = (text or "").strip()
+    if len(text) != 81 or any(ch not in ".0123456789" for ch in text):
+        raise DataFormatError(f"{path}: line {line}, column {column}: expected 81 characters of 1-9 and '.',"
+                              f" got {text[:20]!r}{'...' if len(text) > 20 else ''} ({len(text)} characters)")
+    return np.array([0 if ch == "." else int(ch) for ch in text], dtype=np.int64).reshape(9, 9)

@@ -1,0 +1,56 @@
+"""A plain transformer over the token grid: the baseline the recursive models are measured against.
+
+Post-norm blocks of the same kind and width as HRM's (RoPE, SwiGLU, RMSNorm), one pass, no recurrence:
+`layers` defaults to HRM's H_layers + L_layers, which gives it the HRM's parameter count. It runs one
+segment (configs/model/transformer.yaml sets ACT's halt_max_steps to 1), so its carry holds nothing.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from hrm.models.layers import Linear, PuzzleInput, ReasoningLevel, halting_head
+
+
+@dataclass
+class TransformerConfig:
+    vocab_size: int  # from the data
+    seq_len: int  # from the data
+    num_puzzle_identifiers: int = 0
+    hidden_size: int = 512
+    num_heads: int = 8
+    layers: int = 8
+    expansion: float = 4.0
+    rope_theta: float = 10000.0
+    norm_eps: float = 1e-5
+    puzzle_emb: bool = True
+
+
+@dataclass
+class TransformerCarry:
+    """Nothing carries over between segments; a per-row placeholder keeps the ACT interface."""
+
+    rows: torch.Tensor  # [batch]
+
+
+class Transformer(PuzzleInput):
+    def __init__(self, **config):
+        super().__init__()
+        self.config = cfg = TransformerConfig(**config)
+        self.build_input(cfg)
+        self.blocks = ReasoningLevel(cfg.layers, cfg.hidden_size, cfg.num_heads, cfg.expansion, cfg.norm_eps)
+        self.lm_head = Linear(cfg.hidden_size, cfg.vocab_size)
+        self.q_head = halting_head(cfg.hidden_size, 2)
+
+    def initial_carry(self, batch_size: int, device: torch.device | str = "cpu") -> TransformerCarry:
+        return TransformerCarry(rows=torch.zeros(batch_size, device=device))
+
+    def reset_carry(self, reset: torch.Tensor, carry: TransformerCarry) -> TransformerCarry:
+        return carry
+
+    def forward(self, carry: TransformerCarry, batch: dict[str, torch.Tensor]):
+        x, rope = self.embed_batch(batch)
+        h = self.blocks(x, None, rope)
+        return carry, self.lm_head(h[:, self.prefix_len:]), self.q_head(h[:, 0]).float()

@@ -1,0 +1,31 @@
+"""The HRM, TRM and the plain transformer behind the one ReasoningModule: each takes its first training
+steps on Sudoku (and the HRM on mazes) through the real Trainer, swapped in with model=."""
+
+import hydra
+import pytest
+from lightning.pytorch.callbacks import EMAWeightAveraging
+
+from hrm.training import bind_model_to_data, count_parameters, run
+from tests.conftest import TINY
+
+
+@pytest.mark.parametrize("experiment, model", [("sudoku6", "hrm"), ("sudoku6", "trm"), ("sudoku6", "transformer"),
+                                               ("maze", "hrm")])
+def test_each_model_trains_and_is_evaluated_through_the_shared_module(make_config, experiment, model):
+    metrics = run(make_config(f"experiment={experiment}", f"model={model}", *TINY, "test=true"))
+    assert metrics["trainer/global_step"] == 4
+    for key in ("train/loss", "test/exact_accuracy", "test/steps"):
+        assert key in metrics
+
+
+def test_the_transformer_matches_the_hrms_parameters_and_trm_keeps_an_ema(make_config):
+    modules = {}
+    for model in ("hrm", "trm", "transformer"):
+        cfg = make_config("experiment=sudoku6", f"model={model}")
+        datamodule = hydra.utils.instantiate(cfg.data, num_train=8, num_val=1, num_test=1, data_dir=None)
+        bind_model_to_data(cfg.model, datamodule)
+        modules[model] = hydra.utils.instantiate(cfg.model)
+    counts = {name: count_parameters(module)[0] for name, module in modules.items()}
+    assert counts["transformer"] == counts["hrm"] and counts["trm"] < counts["hrm"] / 1.9
+    assert [type(c) for c in modules["trm"].configure_callbacks()] == [EMAWeightAveraging]
+    assert modules["hrm"].configure_callbacks() == []
