@@ -32,6 +32,7 @@ class HRMConfig:
     H_cycles: int = 2
     L_cycles: int = 2
     expansion: float = 4.0
+    pos_encoding: str = "rope"  # or "learned"
     rope_theta: float = 10000.0
     norm_eps: float = 1e-5
     puzzle_emb: bool = True  # learn a vector per puzzle id, prepended as one prefix token

@@ -159,8 +159,8 @@ class ReasoningLevel(nn.Module):
 class PuzzleInput(nn.Module):
     """What every net over a token grid starts with (HRM, TRM, the plain transformer): token embeddings,
     an optional learned vector per puzzle id prepended as one prefix token, and RoPE tables over the
-    whole sequence. `config` needs vocab_size, seq_len, num_puzzle_identifiers, hidden_size, num_heads,
-    rope_theta and puzzle_emb."""
+    whole sequence (or a learned position table). `config` needs vocab_size, seq_len,
+    num_puzzle_identifiers, hidden_size, num_heads, pos_encoding, rope_theta and puzzle_emb."""
 
     def build_input(self, config) -> None:
         d = config.hidden_size
@@ -173,13 +173,25 @@ class PuzzleInput(nn.Module):
         if self.prefix_len:
             self.puzzle_emb = nn.Embedding(config.num_puzzle_identifiers, d, sparse=True)
             nn.init.zeros_(self.puzzle_emb.weight)
-        self.rotary = RotaryEmbedding(d // config.num_heads, config.seq_len + self.prefix_len, config.rope_theta)
+        positions = config.seq_len + self.prefix_len
+        # RoPE (HRM's default) encodes 1-D offsets; a learned table lets attention find any relation
+        # between cells, e.g. Sudoku's same row, column or box, which a flattened grid hides from RoPE.
+        self.rotary = None
+        if config.pos_encoding == "rope":
+            self.rotary = RotaryEmbedding(d // config.num_heads, positions, config.rope_theta)
+        elif config.pos_encoding == "learned":
+            self.embed_pos = nn.Embedding(positions, d)
+            trunc_normal_(self.embed_pos.weight, std=1.0 / self.embed_scale)
+        else:
+            raise ValueError(f"pos_encoding must be 'rope' or 'learned', got {config.pos_encoding!r}")
 
     def embed(self, inputs: torch.Tensor, puzzle_identifiers: torch.Tensor | None) -> torch.Tensor:
         x = self.embed_tokens(inputs)
         if self.prefix_len:
             prefix = self.puzzle_emb(puzzle_identifiers).unsqueeze(1).to(x.dtype)
             x = torch.cat((prefix, x), dim=1)
+        if self.rotary is None:
+            x = x + self.embed_pos.weight.to(x.dtype)
         return self.embed_scale * x
 
     def embed_batch(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, tuple[torch.Tensor, torch.Tensor]]:
@@ -187,7 +199,8 @@ class PuzzleInput(nn.Module):
         recurrent state then runs in it (bf16), as in HRM; RMSNorm still computes in float32."""
         dtype = forward_dtype(batch["inputs"].device)
         x = self.embed(batch["inputs"], batch.get("puzzle_identifiers")).to(dtype)
-        return x, tuple(table.to(dtype) for table in self.rotary(x.shape[1]))
+        rope = None if self.rotary is None else tuple(table.to(dtype) for table in self.rotary(x.shape[1]))
+        return x, rope
 
 
 def forward_dtype(device: torch.device) -> torch.dtype:

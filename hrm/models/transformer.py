@@ -23,6 +23,7 @@ class TransformerConfig:
     num_heads: int = 8
     layers: int = 8
     expansion: float = 4.0
+    pos_encoding: str = "rope"  # or "learned"
     rope_theta: float = 10000.0
     norm_eps: float = 1e-5
     puzzle_emb: bool = True

@@ -30,6 +30,7 @@ class TRMConfig:
     T: int = 3  # cycles per segment (the last one with gradient)
     n: int = 6  # latent updates per cycle
     expansion: float = 4.0
+    pos_encoding: str = "rope"  # or "learned"
     rope_theta: float = 10000.0
     norm_eps: float = 1e-5
     puzzle_emb: bool = True
