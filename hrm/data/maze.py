@@ -7,13 +7,13 @@ As tokens: PAD 0, then 1..5 in that order (vocabulary 6, as in HRM).
 
 from __future__ import annotations
 
-import csv
 from collections import deque
 from pathlib import Path
 
 import numpy as np
 import torch
 
+from hrm.data.qa_csv import read_qa_csv
 from hrm.errors import DataFormatError
 
 CHARS = "# SGo"
@@ -128,30 +128,15 @@ def generate_many(n: int, count: int, seed: int, loops: float = 0.1) -> tuple[np
 
 
 def read_maze_csv(path: str | Path, limit: int | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """Maze-Hard's CSV (columns source, q, a, rating; q and a are n*n characters of '# SGo'): [rows, n, n]
-    mazes and labels as tokens. A bad row is one error naming the file, its line and the problem."""
-    path = Path(path)
-    if not path.is_file():
-        raise DataFormatError(f"{path}: no such file (Maze-Hard's train.csv or test.csv)")
-    mazes, labels = [], []
-    with open(path, newline="") as handle:
-        reader = csv.DictReader(handle)
-        missing = {"q", "a"} - set(reader.fieldnames or [])
-        if missing:
-            raise DataFormatError(f"{path}: no column {', '.join(sorted(missing))} (expected source,q,a,rating)")
-        for line, row in enumerate(reader, start=2):
-            if limit is not None and len(mazes) >= limit:
-                break
-            maze, label = _grid(path, line, "q", row["q"]), _grid(path, line, "a", row["a"])
-            if maze.shape != label.shape or (mazes and maze.shape != mazes[0].shape):
-                raise DataFormatError(f"{path}: line {line}: its grids differ in size from the others")
-            if not is_shortest_path(label, maze):
-                raise DataFormatError(f"{path}: line {line}: the answer is not a shortest path from S to G")
-            mazes.append(maze)
-            labels.append(label)
-    if not mazes:
-        raise DataFormatError(f"{path}: no mazes")
-    return np.stack(mazes), np.stack(labels)
+    """Maze-Hard's CSV (q and a are n*n characters of '# SGo'): [rows, n, n] mazes and labels as tokens.
+    A bad row is one error naming the file, its line and the problem."""
+
+    def check(grid: np.ndarray, label: np.ndarray, earlier: list) -> str | None:
+        if grid.shape != label.shape or (earlier and grid.shape != earlier[0].shape):
+            return "its grids differ in size from the others"
+        return None if is_shortest_path(label, grid) else "the answer is not a shortest path from S to G"
+
+    return read_qa_csv(path, "Maze-Hard", _grid, check, limit)
 
 
 def _grid(path: Path, line: int, column: str, text: str | None) -> np.ndarray:

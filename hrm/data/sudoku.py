@@ -8,12 +8,12 @@ digit d -> d + 1, so the vocabulary is n + 2 (11 for 9x9, as in HRM).
 
 from __future__ import annotations
 
-import csv
 from pathlib import Path
 
 import numpy as np
 import torch
 
+from hrm.data.qa_csv import read_qa_csv
 from hrm.errors import DataFormatError
 
 BOXES = {4: (2, 2), 6: (2, 3), 9: (3, 3)}  # n -> (rows, columns) of one box
@@ -178,30 +178,15 @@ def generate_many(n: int, blanks: int, count: int, seed: int) -> tuple[np.ndarra
 
 # --- Sudoku-Extreme ------------------------------------------------------------------------------------
 def read_sudoku_csv(path: str | Path, limit: int | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """Sudoku-Extreme's CSV (columns source, q, a, rating; q and a are 81 characters, '.' or '0' a blank):
-    [rows, 9, 9] puzzles and solutions. A bad row is one error naming the file, its line and the problem."""
-    path = Path(path)
-    if not path.is_file():
-        raise DataFormatError(f"{path}: no such file (Sudoku-Extreme's train.csv or test.csv)")
-    puzzles, answers = [], []
-    with open(path, newline="") as handle:
-        reader = csv.DictReader(handle)
-        missing = {"q", "a"} - set(reader.fieldnames or [])
-        if missing:
-            raise DataFormatError(f"{path}: no column {', '.join(sorted(missing))} (expected source,q,a,rating)")
-        for line, row in enumerate(reader, start=2):
-            if limit is not None and len(puzzles) >= limit:
-                break
-            puzzle, answer = _digits(path, line, "q", row["q"]), _digits(path, line, "a", row["a"])
-            if (answer == 0).any():
-                raise DataFormatError(f"{path}: line {line}: the answer has blanks")
-            if not solves(answer, puzzle):
-                raise DataFormatError(f"{path}: line {line}: the answer does not solve the puzzle")
-            puzzles.append(puzzle)
-            answers.append(answer)
-    if not puzzles:
-        raise DataFormatError(f"{path}: no puzzles")
-    return np.stack(puzzles), np.stack(answers)
+    """Sudoku-Extreme's CSV (q and a are 81 characters, '.' or '0' a blank): [rows, 9, 9] puzzles and
+    solutions. A bad row is one error naming the file, its line and the problem."""
+
+    def check(puzzle: np.ndarray, answer: np.ndarray, earlier: list) -> str | None:
+        if (answer == 0).any():
+            return "the answer has blanks"
+        return None if solves(answer, puzzle) else "the answer does not solve the puzzle"
+
+    return read_qa_csv(path, "Sudoku-Extreme", _digits, check, limit)
 
 
 def _digits(path: Path, line: int, column: str, text: str | None) -> np.ndarray:
