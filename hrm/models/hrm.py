@@ -17,25 +17,15 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from hrm.models.layers import Linear, PuzzleInput, ReasoningLevel, halting_head, trunc_normal_
+from hrm.models.layers import GridNetConfig, Linear, PuzzleInput, ReasoningLevel, halting_head, trunc_normal_
 
 
 @dataclass
-class HRMConfig:
-    vocab_size: int  # from the data (never typed twice): train.py fills it in
-    seq_len: int  # from the data
-    num_puzzle_identifiers: int = 0  # from the data; 0 disables the per-puzzle embedding
-    hidden_size: int = 512
-    num_heads: int = 8
+class HRMConfig(GridNetConfig):
     H_layers: int = 4
     L_layers: int = 4
     H_cycles: int = 2
     L_cycles: int = 2
-    expansion: float = 4.0
-    pos_encoding: str = "rope"  # or "learned"
-    rope_theta: float = 10000.0
-    norm_eps: float = 1e-5
-    puzzle_emb: bool = True  # learn a vector per puzzle id, prepended as one prefix token
     heads: bool = True  # the token and Q heads; off for a backbone whose states another head reads (a policy)
 
 

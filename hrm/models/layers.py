@@ -8,6 +8,7 @@ RoPE, SwiGLU, and post-norm RMSNorm without a learnable scale.
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
@@ -156,13 +157,28 @@ class ReasoningLevel(nn.Module):
         return state
 
 
+@dataclass
+class GridNetConfig:
+    """What every net over a token grid is sized by (HRM, TRM and the transformer add their own shape)."""
+
+    vocab_size: int  # from the data (never typed twice): train.py fills it in
+    seq_len: int  # from the data
+    num_puzzle_identifiers: int = 0  # from the data; 0 disables the per-puzzle embedding
+    hidden_size: int = 512
+    num_heads: int = 8
+    expansion: float = 4.0
+    pos_encoding: str = "rope"  # or "learned"
+    rope_theta: float = 10000.0
+    norm_eps: float = 1e-5
+    puzzle_emb: bool = True  # learn a vector per puzzle id, prepended as one prefix token
+
+
 class PuzzleInput(nn.Module):
     """What every net over a token grid starts with (HRM, TRM, the plain transformer): token embeddings,
     an optional learned vector per puzzle id prepended as one prefix token, and RoPE tables over the
-    whole sequence (or a learned position table). `config` needs vocab_size, seq_len,
-    num_puzzle_identifiers, hidden_size, num_heads, pos_encoding, rope_theta and puzzle_emb."""
+    whole sequence (or a learned position table)."""
 
-    def build_input(self, config) -> None:
+    def build_input(self, config: GridNetConfig) -> None:
         d = config.hidden_size
         self.embed_scale = math.sqrt(d)  # embeddings start at std 1/sqrt(d) and are scaled back to ~1
         self.embed_tokens = nn.Embedding(config.vocab_size, d)

@@ -11,22 +11,12 @@ from dataclasses import dataclass
 
 import torch
 
-from hrm.models.layers import Linear, PuzzleInput, ReasoningLevel, halting_head
+from hrm.models.layers import GridNetConfig, Linear, PuzzleInput, ReasoningLevel, halting_head
 
 
 @dataclass
-class TransformerConfig:
-    vocab_size: int  # from the data
-    seq_len: int  # from the data
-    num_puzzle_identifiers: int = 0
-    hidden_size: int = 512
-    num_heads: int = 8
+class TransformerConfig(GridNetConfig):
     layers: int = 8
-    expansion: float = 4.0
-    pos_encoding: str = "rope"  # or "learned"
-    rope_theta: float = 10000.0
-    norm_eps: float = 1e-5
-    puzzle_emb: bool = True
 
 
 @dataclass

@@ -16,24 +16,14 @@ from dataclasses import dataclass
 
 import torch
 
-from hrm.models.layers import Linear, PuzzleInput, ReasoningLevel, halting_head, trunc_normal_
+from hrm.models.layers import GridNetConfig, Linear, PuzzleInput, ReasoningLevel, halting_head, trunc_normal_
 
 
 @dataclass
-class TRMConfig:
-    vocab_size: int  # from the data
-    seq_len: int  # from the data
-    num_puzzle_identifiers: int = 0  # from the data; 0 disables the per-puzzle embedding
-    hidden_size: int = 512
-    num_heads: int = 8
+class TRMConfig(GridNetConfig):
     layers: int = 2
     T: int = 3  # cycles per segment (the last one with gradient)
     n: int = 6  # latent updates per cycle
-    expansion: float = 4.0
-    pos_encoding: str = "rope"  # or "learned"
-    rope_theta: float = 10000.0
-    norm_eps: float = 1e-5
-    puzzle_emb: bool = True
 
 
 @dataclass
