@@ -8,6 +8,9 @@ optimizers' own group dicts, so a learning-rate scheduler drives both.
 
 from __future__ import annotations
 
+import math
+from typing import Callable
+
 import torch
 import torch.distributed as dist
 from torch.optim import Optimizer
@@ -112,6 +115,19 @@ def warmup_then_constant(warmup_steps: int):
 
     def multiplier(step: int) -> float:
         return min(1.0, (step + 1) / warmup_steps) if warmup_steps > 0 else 1.0
+
+    return multiplier
+
+
+def warmup_then_cosine(warmup_steps: int, progress: Callable[[], float], floor: float = 0.1):
+    """LR multiplier: the linear warm-up, then a cosine from 1 down to `floor` as `progress()` (the fraction of
+    the run done, by steps or by wall time) goes from 0 to 1. A short run's last weights are then averaged
+    over small steps instead of the constant rate's noise."""
+    warmup = warmup_then_constant(warmup_steps)
+
+    def multiplier(step: int) -> float:
+        done = min(1.0, max(0.0, progress()))
+        return warmup(step) * (floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * done)))
 
     return multiplier
 

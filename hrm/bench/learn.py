@@ -4,8 +4,9 @@ puzzles, then report held-out exact accuracy against the number of segments used
 `python -m hrm.bench learn --task sudoku6 --budget 300` composes `experiment=<task> model=<model>` for
 each model (configs/experiment/<task>.yaml, with each model's sizes in
 configs/experiment_model/<task>_<model>.yaml), trains through the real Lightning Trainer until
-`--budget` seconds of training have passed (data generation and evaluation are not counted), and
-evaluates the test set: every row runs k = 1..halt_max_steps segments ("exact after k"), and once more
+`--budget` seconds of training have passed (Lightning's `max_time`; compiling counts, data generation and
+evaluation do not; the experiments' cosine learning rate decays over that budget), and evaluates the
+test set: every row runs k = 1..halt_max_steps segments ("exact after k"), and once more
 stopping where its halting head says so ("ACT"). Exact means solved by the task's rule (Sudoku: a valid
 grid keeping the givens). One table; the figures go to experiments/bench/learn_<task>.json.
 """
@@ -27,7 +28,7 @@ from hrm.training import bind_model_to_data, count_parameters, silence_expected_
 from hrm.utils.compose import compose_train_config
 from hrm.utils.io import atomic_write_json
 
-TASKS = ("sudoku4", "sudoku6", "sudoku9", "maze")
+TASKS = ("sudoku6", "sudoku9", "maze")
 MODELS = ("hrm", "trm", "transformer")
 
 

@@ -19,7 +19,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 
 from hrm.data import maze, sudoku
-from hrm.data.sampling import ResumableSampling, epoch_seed
+from hrm.data.sampling import ResumableSampling
 from hrm.errors import UserError
 from hrm.utils.io import atomic_path
 
@@ -27,8 +27,9 @@ log = logging.getLogger(__name__)
 
 
 class GridPuzzles(Dataset):
-    """Puzzles and answers as token rows; with `augment`, sample i is puzzle i % N under the augmentation
-    drawn from (seed, i), so an epoch of N * variants samples is the same on every run and every resume."""
+    """Puzzles and answers as token rows; sample i is puzzle i % N, and with `augment` every copy after the
+    first is augmented. The DataLoader fetches whole batches (`__getitems__`): one vectorised augmentation
+    per batch, seeded by (seed, the batch's sample indices), so a batch is the same on every run and resume."""
 
     def __init__(self, inputs: np.ndarray, labels: np.ndarray, variants: int = 1,
                  augment: Callable | None = None, seed: int = 0):
@@ -38,17 +39,30 @@ class GridPuzzles(Dataset):
     def __len__(self) -> int:
         return len(self.inputs) * self.variants
 
-    def __getitem__(self, i: int) -> dict[str, torch.Tensor]:
-        base = i % len(self.inputs)
+    def __getitems__(self, indices: list[int]) -> dict[str, torch.Tensor]:
+        index = np.asarray(indices, dtype=np.int64)
+        base = index % len(self.inputs)
         inputs, labels = self.inputs[base], self.labels[base]
-        if self.augment is not None and i >= len(self.inputs):  # the first copy of each is as generated
-            inputs, labels = self.augment(inputs, labels, np.random.default_rng(epoch_seed(self.seed, i)))
+        augmented = index >= len(self.inputs)  # the first copy of each is as generated
+        if self.augment is not None and augmented.any():
+            rng = np.random.default_rng([self.seed, *index.tolist()])
+            new_inputs, new_labels = self.augment(inputs, labels, rng)
+            inputs = np.where(augmented[:, None], new_inputs, inputs)
+            labels = np.where(augmented[:, None], new_labels, labels)
         return {
             "inputs": torch.as_tensor(inputs, dtype=torch.int64),
             "labels": torch.as_tensor(labels, dtype=torch.int64),
-            "puzzle_identifiers": torch.tensor(0, dtype=torch.int64),
-            "sample_index": torch.tensor(i, dtype=torch.int64),
+            "puzzle_identifiers": torch.zeros(len(index), dtype=torch.int64),
+            "sample_index": torch.as_tensor(index),
         }
+
+    def __getitem__(self, i: int) -> dict[str, torch.Tensor]:
+        return {key: value[0] for key, value in self.__getitems__([i]).items()}
+
+
+def already_batched(batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """The DataLoader's collate_fn for datasets with `__getitems__`, which build the batch themselves."""
+    return batch
 
 
 class GridPuzzleDataModule(ResumableSampling, L.LightningDataModule):
@@ -76,6 +90,7 @@ class GridPuzzleDataModule(ResumableSampling, L.LightningDataModule):
         return None
 
     def augment(self, inputs: np.ndarray, labels: np.ndarray, rng: np.random.Generator):
+        """Augment a batch of token rows [batch, seq_len], each row its own draw from `rng`."""
         return inputs, labels
 
     def solved(self, predictions: torch.Tensor, inputs: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
@@ -119,13 +134,16 @@ class GridPuzzleDataModule(ResumableSampling, L.LightningDataModule):
         sampler = self.resumable_sampler(len(self.train_dataset), self.seed)
         # drop_last: the recurrent carry holds one row per batch slot, so every batch has the same size.
         return DataLoader(self.train_dataset, batch_size=self.batch_size, sampler=sampler, drop_last=True,
-                          num_workers=self.num_workers, persistent_workers=self.num_workers > 0)
+                          num_workers=self.num_workers, persistent_workers=self.num_workers > 0,
+                          collate_fn=already_batched)
 
     def val_dataloader(self) -> DataLoader:
-        return DataLoader(self.val_dataset, batch_size=self.eval_batch_size, num_workers=self.num_workers)
+        return DataLoader(self.val_dataset, batch_size=self.eval_batch_size, num_workers=self.num_workers,
+                          collate_fn=already_batched)
 
     def test_dataloader(self) -> DataLoader:
-        return DataLoader(self.test_dataset, batch_size=self.eval_batch_size, num_workers=self.num_workers)
+        return DataLoader(self.test_dataset, batch_size=self.eval_batch_size, num_workers=self.num_workers,
+                          collate_fn=already_batched)
 
 
 class SudokuDataModule(GridPuzzleDataModule):
@@ -135,7 +153,8 @@ class SudokuDataModule(GridPuzzleDataModule):
                  num_test: int = 1000, variants: int = 100, train_csv: str | None = None,
                  test_csv: str | None = None, seed: int = 0, batch_size: int = 128,
                  eval_batch_size: int | None = None, num_workers: int = 0, data_dir: str | None = None):
-        sudoku.box_shape(size)  # a clear error for a size without boxes
+        if size not in sudoku.BOXES:
+            raise UserError(f"data.size={size}: a generated Sudoku is {', '.join(map(str, sorted(sudoku.BOXES)))} wide")
         if (train_csv is None) != (test_csv is None):
             raise UserError("data: give both data.train_csv and data.test_csv (Sudoku-Extreme), or neither")
         if train_csv is not None and size != 9:
@@ -160,8 +179,8 @@ class SudokuDataModule(GridPuzzleDataModule):
 
     def augment(self, inputs, labels, rng):
         n = self.size
-        puzzle, answer = sudoku.augment([sudoku.from_tokens(inputs, n), sudoku.from_tokens(labels, n)], rng)
-        return sudoku.to_tokens(puzzle), sudoku.to_tokens(answer)
+        puzzles, answers = sudoku.augment([sudoku.from_tokens(inputs, n), sudoku.from_tokens(labels, n)], rng)
+        return sudoku.to_tokens(puzzles), sudoku.to_tokens(answers)
 
     def solved(self, predictions, inputs, labels):
         return sudoku.solved_rows(predictions, inputs, self.size)

@@ -31,12 +31,14 @@ def vocab_size(n: int) -> int:
 
 
 def to_tokens(grid: np.ndarray) -> np.ndarray:
-    """Digits 1..n -> 2..n+1, blank 0 -> 1; flattened."""
-    return (np.asarray(grid).reshape(-1) + 1).astype(np.int64)
+    """Digits 1..n -> 2..n+1, blank 0 -> 1; flattened ([n, n] -> [n*n], [batch, n, n] -> [batch, n*n])."""
+    grid = np.asarray(grid)
+    return (grid.reshape(*grid.shape[:-2], -1) + 1).astype(np.int64)
 
 
 def from_tokens(tokens: np.ndarray, n: int) -> np.ndarray:
-    return (np.asarray(tokens) - 1).clip(0, n).reshape(n, n)
+    tokens = np.asarray(tokens)
+    return (tokens - 1).clip(0, n).reshape(*tokens.shape[:-1], n, n)
 
 
 # --- solving -----------------------------------------------------------------------------------------
@@ -124,19 +126,28 @@ def solved_rows(predictions: torch.Tensor, inputs: torch.Tensor, n: int) -> torc
 def augment(grids: list[np.ndarray], rng: np.random.Generator, transpose: bool = True) -> list[np.ndarray]:
     """HRM's Sudoku augmentations, the same for every grid given (a puzzle and its solution): a digit
     permutation, a transpose (square boxes only), and permutations of the bands and of the rows within
-    each band, and of the stacks and of the columns within each stack. Each keeps a valid grid valid."""
-    n = grids[0].shape[0]
+    each band, and of the stacks and of the columns within each stack. Each keeps a valid grid valid.
+    Grids are [n, n], or [batch, n, n] for a batch drawn at once (each row its own augmentation)."""
+    single = grids[0].ndim == 2
+    grids = [grid[None] if single else grid for grid in grids]
+    batch, n = grids[0].shape[:2]
     rows_per_box, cols_per_box = box_shape(n)
-    digits = np.concatenate(([0], rng.permutation(n) + 1))  # blank stays blank
-    flip = transpose and rows_per_box == cols_per_box and bool(rng.integers(2))
-    bands = rng.permutation(n // rows_per_box)
-    row_order = np.concatenate([band * rows_per_box + rng.permutation(rows_per_box) for band in bands])
-    stacks = rng.permutation(n // cols_per_box)
-    col_order = np.concatenate([stack * cols_per_box + rng.permutation(cols_per_box) for stack in stacks])
+
+    def permutations(*shape: int) -> np.ndarray:  # a random permutation along the last axis, per row
+        return np.argsort(rng.random((batch, *shape)), axis=-1)
+
+    digits = np.concatenate((np.zeros((batch, 1), dtype=np.int64), permutations(n) + 1), axis=1)  # blank stays
+    flip = (rng.random(batch) < 0.5) & (transpose and rows_per_box == cols_per_box)
+    bands, stacks = n // rows_per_box, n // cols_per_box
+    row_order = (permutations(bands)[:, :, None] * rows_per_box + permutations(bands, rows_per_box)).reshape(batch, n)
+    col_order = (permutations(stacks)[:, :, None] * cols_per_box + permutations(stacks, cols_per_box)).reshape(batch, n)
     out = []
     for grid in grids:
-        grid = grid.T if flip else grid
-        out.append(digits[grid[row_order][:, col_order]])
+        grid = np.where(flip[:, None, None], grid.transpose(0, 2, 1), grid)
+        grid = np.take_along_axis(grid, row_order[:, :, None], axis=1)
+        grid = np.take_along_axis(grid, col_order[:, None, :], axis=2)
+        grid = np.take_along_axis(digits, grid.reshape(batch, -1), axis=1).reshape(batch, n, n)
+        out.append(grid[0] if single else grid)
     return out
 
 

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from hrm.models.layers import GridNetConfig, Linear, PuzzleInput, ReasoningLevel, halting_head, trunc_normal_
+from hrm.models.layers import GridNetConfig, Linear, PuzzleInput, halting_head, trunc_normal_
 
 
 @dataclass
@@ -47,8 +47,8 @@ class HRM(PuzzleInput):
         self.config = cfg = HRMConfig(**config)
         d = cfg.hidden_size
         self.build_input(cfg)
-        self.H_level = ReasoningLevel(cfg.H_layers, d, cfg.num_heads, cfg.expansion, cfg.norm_eps)
-        self.L_level = ReasoningLevel(cfg.L_layers, d, cfg.num_heads, cfg.expansion, cfg.norm_eps)
+        self.H_level = self.build_level(cfg.H_layers)
+        self.L_level = self.build_level(cfg.L_layers)
 
         if cfg.heads:
             self.lm_head = Linear(d, cfg.vocab_size)
@@ -57,12 +57,6 @@ class HRM(PuzzleInput):
         # Fixed (not learned) initial states; persistent so a checkpoint reproduces them exactly.
         self.register_buffer("H_init", trunc_normal_(torch.empty(d), std=1.0), persistent=True)
         self.register_buffer("L_init", trunc_normal_(torch.empty(d), std=1.0), persistent=True)
-
-    def compile_levels(self) -> None:
-        """torch.compile the H and L stacks (fuses RMSNorm/RoPE/SwiGLU elementwise work; ~20% faster on CPU).
-        Not the whole net: inductor cannot trace the sparse puzzle-embedding gradient."""
-        self.H_level.compile()
-        self.L_level.compile()
 
     # --- carry -------------------------------------------------------------------------------------
     def initial_carry(self, batch_size: int, device: torch.device | str = "cpu") -> HRMCarry:

@@ -15,6 +15,7 @@ import torch.nn.functional as F
 from torch import nn
 
 SHORT_SEQUENCE = 160  # tokens; see Attention.forward
+ATTN_BIAS_GAIN = 10.0  # see Attention.__init__
 
 
 def trunc_normal_(tensor: torch.Tensor, std: float) -> torch.Tensor:
@@ -73,7 +74,7 @@ def apply_rotary(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch
 class Attention(nn.Module):
     """Non-causal multi-head self-attention: every cell of a puzzle may look at every other."""
 
-    def __init__(self, hidden_size: int, num_heads: int):
+    def __init__(self, hidden_size: int, num_heads: int, bias_positions: int = 0):
         super().__init__()
         if hidden_size % num_heads:
             raise ValueError(f"hidden_size {hidden_size} is not divisible by num_heads {num_heads}")
@@ -81,6 +82,12 @@ class Attention(nn.Module):
         self.head_dim = hidden_size // num_heads
         self.qkv_proj = Linear(hidden_size, 3 * hidden_size)
         self.o_proj = Linear(hidden_size, hidden_size)
+        # A learned score bias per head and pair of positions (GridNetConfig.attn_bias): on a small fixed
+        # grid, which cells a head reads is then learned directly, not only through q.k. Adam moves a
+        # parameter by about lr per step, and a bias must reach several units to pin a head to its cells,
+        # so it is used times ATTN_BIAS_GAIN: 10x faster (9x9 Sudoku, 5 min: 57% exact at gain 1, 82% at 10,
+        # 57% at 30).
+        self.attn_bias = nn.Parameter(torch.zeros(num_heads, bias_positions, bias_positions)) if bias_positions else None
 
     def forward(self, x: torch.Tensor, rope: tuple[torch.Tensor, torch.Tensor] | None) -> torch.Tensor:
         batch, seq, _ = x.shape
@@ -91,10 +98,14 @@ class Attention(nn.Module):
         if x.device.type == "cpu" and seq <= SHORT_SEQUENCE:
             # torch's CPU flash kernel is slow on short sequences (its backward above all): up to ~200
             # tokens plain matmuls and a softmax are 2-4x faster; beyond, flash wins (ARC's 900 tokens: 4x).
-            weights = torch.softmax((q @ k.transpose(-2, -1)).float() * self.head_dim**-0.5, dim=-1)
+            scores = (q @ k.transpose(-2, -1)).float() * self.head_dim**-0.5
+            if self.attn_bias is not None:
+                scores = scores + ATTN_BIAS_GAIN * self.attn_bias.float()
+            weights = torch.softmax(scores, dim=-1)
             out = weights.to(v.dtype) @ v
         else:
-            out = F.scaled_dot_product_attention(q, k, v, is_causal=False)
+            bias = None if self.attn_bias is None else (ATTN_BIAS_GAIN * self.attn_bias).to(q.dtype)
+            out = F.scaled_dot_product_attention(q, k, v, attn_mask=bias)
         return self.o_proj(out.transpose(1, 2).reshape(batch, seq, -1))
 
 
@@ -120,9 +131,10 @@ class TransformerBlock(nn.Module):
     """Post-norm block, as in HRM: the residual stream is re-normalised after every sub-layer, which keeps
     a state that is fed back through the same weights many times from drifting in scale."""
 
-    def __init__(self, hidden_size: int, num_heads: int, expansion: float, norm_eps: float = 1e-5):
+    def __init__(self, hidden_size: int, num_heads: int, expansion: float, norm_eps: float = 1e-5,
+                 bias_positions: int = 0):
         super().__init__()
-        self.attn = Attention(hidden_size, num_heads)
+        self.attn = Attention(hidden_size, num_heads, bias_positions)
         self.mlp = SwiGLU(hidden_size, expansion)
         self.norm_eps = norm_eps
 
@@ -143,10 +155,11 @@ def halting_head(hidden_size: int, outputs: int) -> nn.Linear:
 class ReasoningLevel(nn.Module):
     """A stack of blocks applied to `state + injection`: HRM's additive input injection (TRM's too)."""
 
-    def __init__(self, num_layers: int, hidden_size: int, num_heads: int, expansion: float, norm_eps: float = 1e-5):
+    def __init__(self, num_layers: int, hidden_size: int, num_heads: int, expansion: float, norm_eps: float = 1e-5,
+                 bias_positions: int = 0):
         super().__init__()
         self.layers = nn.ModuleList(
-            TransformerBlock(hidden_size, num_heads, expansion, norm_eps) for _ in range(num_layers)
+            TransformerBlock(hidden_size, num_heads, expansion, norm_eps, bias_positions) for _ in range(num_layers)
         )
 
     def forward(self, state: torch.Tensor, injection: torch.Tensor | None, rope) -> torch.Tensor:
@@ -167,10 +180,11 @@ class GridNetConfig:
     hidden_size: int = 512
     num_heads: int = 8
     expansion: float = 4.0
-    pos_encoding: str = "rope"  # or "learned"
+    pos_encoding: str = "rope"  # or "learned" (a table per position), "grid" (a row plus a column table)
     rope_theta: float = 10000.0
     norm_eps: float = 1e-5
     puzzle_emb: bool = True  # learn a vector per puzzle id, prepended as one prefix token
+    attn_bias: bool = False  # a learned attention bias per head and pair of positions (small grids only)
 
 
 class PuzzleInput(nn.Module):
@@ -198,16 +212,48 @@ class PuzzleInput(nn.Module):
         elif config.pos_encoding == "learned":
             self.embed_pos = nn.Embedding(positions, d)
             trunc_normal_(self.embed_pos.weight, std=1.0 / self.embed_scale)
+        elif config.pos_encoding == "grid":
+            # A square grid's position as row + column: "same row" and "same column" are then one vector
+            # each, which attention finds from the first steps instead of learning them cell by cell.
+            side = math.isqrt(config.seq_len)
+            if side * side != config.seq_len:
+                raise ValueError(f"pos_encoding 'grid' needs a square grid, got seq_len {config.seq_len}")
+            cells = torch.arange(config.seq_len)
+            prefix = torch.full((self.prefix_len,), side)  # the prefix token gets a row and column of its own
+            self.register_buffer("grid_rows", torch.cat((prefix, cells // side)), persistent=False)
+            self.register_buffer("grid_cols", torch.cat((prefix, cells % side)), persistent=False)
+            self.embed_row, self.embed_col = nn.Embedding(side + 1, d), nn.Embedding(side + 1, d)
+            for table in (self.embed_row, self.embed_col):
+                trunc_normal_(table.weight, std=1.0 / self.embed_scale)
         else:
-            raise ValueError(f"pos_encoding must be 'rope' or 'learned', got {config.pos_encoding!r}")
+            raise ValueError(f"pos_encoding must be 'rope', 'learned' or 'grid', got {config.pos_encoding!r}")
+
+    def build_level(self, num_layers: int) -> ReasoningLevel:
+        """A stack of `num_layers` blocks sized by the config (after build_input: it knows the prefix)."""
+        cfg = self.config
+        positions = cfg.seq_len + self.prefix_len
+        if cfg.attn_bias and positions > 1024:
+            raise ValueError(f"attn_bias: {positions} positions would need {positions}^2 biases per head")
+        return ReasoningLevel(num_layers, cfg.hidden_size, cfg.num_heads, cfg.expansion, cfg.norm_eps,
+                              positions if cfg.attn_bias else 0)
+
+    def compile_levels(self) -> None:
+        """torch.compile every stack of blocks (fuses the RMSNorm/RoPE/SwiGLU elementwise work: ~25% faster
+        steps on this CPU, after ~15 s of compiling). Not the whole net: inductor cannot trace the sparse
+        puzzle-embedding gradient."""
+        for module in self.modules():
+            if isinstance(module, ReasoningLevel):
+                module.compile()
 
     def embed(self, inputs: torch.Tensor, puzzle_identifiers: torch.Tensor | None) -> torch.Tensor:
         x = self.embed_tokens(inputs)
         if self.prefix_len:
             prefix = self.puzzle_emb(puzzle_identifiers).unsqueeze(1).to(x.dtype)
             x = torch.cat((prefix, x), dim=1)
-        if self.rotary is None:
+        if hasattr(self, "embed_pos"):
             x = x + self.embed_pos.weight.to(x.dtype)
+        elif hasattr(self, "embed_row"):
+            x = x + (self.embed_row(self.grid_rows) + self.embed_col(self.grid_cols)).to(x.dtype)
         return self.embed_scale * x
 
     def embed_batch(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, tuple[torch.Tensor, torch.Tensor]]:

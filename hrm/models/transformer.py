@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import torch
 
-from hrm.models.layers import GridNetConfig, Linear, PuzzleInput, ReasoningLevel, halting_head
+from hrm.models.layers import GridNetConfig, Linear, PuzzleInput, halting_head
 
 
 @dataclass
@@ -31,7 +31,7 @@ class Transformer(PuzzleInput):
         super().__init__()
         self.config = cfg = TransformerConfig(**config)
         self.build_input(cfg)
-        self.blocks = ReasoningLevel(cfg.layers, cfg.hidden_size, cfg.num_heads, cfg.expansion, cfg.norm_eps)
+        self.blocks = self.build_level(cfg.layers)
         self.lm_head = Linear(cfg.hidden_size, cfg.vocab_size)
         self.q_head = halting_head(cfg.hidden_size, 2)
 

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 import torch
 
-from hrm.models.layers import GridNetConfig, Linear, PuzzleInput, ReasoningLevel, halting_head, trunc_normal_
+from hrm.models.layers import GridNetConfig, Linear, PuzzleInput, halting_head, trunc_normal_
 
 
 @dataclass
@@ -41,7 +41,7 @@ class TRM(PuzzleInput):
         self.config = cfg = TRMConfig(**config)
         d = cfg.hidden_size
         self.build_input(cfg)
-        self.net = ReasoningLevel(cfg.layers, d, cfg.num_heads, cfg.expansion, cfg.norm_eps)
+        self.net = self.build_level(cfg.layers)
         self.lm_head = Linear(d, cfg.vocab_size)
         self.q_head = halting_head(d, 1)
         self.register_buffer("y_init", trunc_normal_(torch.empty(d), std=1.0), persistent=True)

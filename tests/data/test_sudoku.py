@@ -72,3 +72,31 @@ def test_sudoku_extreme_csv_is_read_and_a_bad_row_is_one_line(tmp_path):
     (tmp_path / "short.csv").write_text("source,q,a,rating\nx,123,456,0\n")
     with pytest.raises(DataFormatError, match=r"short.csv: line 2, column q: expected 81 characters"):
         sudoku.read_sudoku_csv(tmp_path / "short.csv")
+
+
+def test_a_batch_is_augmented_at_once_each_row_its_own_way_and_the_same_on_every_run(tmp_path):
+    from hrm.data.puzzles import SudokuDataModule
+
+    def first_batches(count):
+        datamodule = SudokuDataModule(size=6, blanks=20, num_train=40, num_val=4, num_test=4, variants=5,
+                                      batch_size=16, seed=3, data_dir=str(tmp_path))
+        datamodule.setup("fit")
+        loader = iter(datamodule.train_dataloader())
+        return [next(loader) for _ in range(count)]
+
+    batches = first_batches(3)
+    for batch in batches:
+        assert batch["inputs"].shape == (16, 36)
+        assert sudoku.solved_rows(batch["labels"], batch["inputs"], 6).all()  # still valid Sudoku
+    inputs = torch.cat([batch["inputs"] for batch in batches])
+    assert len({row.numpy().tobytes() for row in inputs}) == len(inputs)  # rows differ from one another
+    again = first_batches(3)
+    assert all(torch.equal(a["inputs"], b["inputs"]) for a, b in zip(batches, again))  # seeded
+
+
+def test_a_size_without_boxes_is_one_line():
+    from hrm.data.puzzles import SudokuDataModule
+    from hrm.errors import UserError
+
+    with pytest.raises(UserError, match=r"data.size=5: a generated Sudoku is 4, 6, 9 wide"):
+        SudokuDataModule(size=5)

@@ -80,3 +80,17 @@ def test_swiglu_width_matches_hrm(hidden, expected):
     from hrm.models.layers import swiglu_width
 
     assert swiglu_width(hidden, 4.0) == expected
+
+
+def test_grid_positions_are_a_row_plus_a_column_vector_and_attention_bias_is_per_pair():
+    net = HRM(**{**SMALL, "pos_encoding": "grid", "attn_bias": True})  # 16 cells: a 4x4 grid, plus the prefix
+    assert net.embed_row.weight.shape == net.embed_col.weight.shape == (5, 32)
+    assert net.grid_rows.tolist() == [4] + [r for r in range(4) for _ in range(4)]
+    assert net.grid_cols.tolist() == [4] + list(range(4)) * 4
+    assert net.L_level.layers[0].attn.attn_bias.shape == (4, 17, 17)
+    carry, logits, _ = net(net.initial_carry(2), batch_of(2))
+    assert logits.shape == (2, 16, 12)
+    with pytest.raises(ValueError, match="square grid"):
+        HRM(**{**SMALL, "seq_len": 15, "pos_encoding": "grid"})
+    with pytest.raises(ValueError, match="positions"):
+        HRM(**{**SMALL, "seq_len": 1600, "attn_bias": True})

@@ -1,6 +1,8 @@
 """The HRM, TRM and the plain transformer behind the one ReasoningModule: each takes its first training
 steps on Sudoku (and the HRM on mazes) through the real Trainer, swapped in with model=."""
 
+import math
+
 import hydra
 import pytest
 from lightning.pytorch.callbacks import EMAWeightAveraging
@@ -39,3 +41,26 @@ def test_the_transformer_matches_the_hrms_parameters_and_trm_keeps_an_ema(make_c
     # TRM keeps an EMA of its weights (the HRM paper does not; experiment=sudoku6 gives every model one)
     assert (make_config("model=trm").model.ema, make_config("model=hrm").model.ema) == (0.999, None)
     assert [type(c) for c in modules["trm"].configure_callbacks()] == [EMAWeightAveraging]
+
+
+@pytest.mark.parametrize("budget", ["steps", "time"])
+def test_cosine_decay_reaches_its_floor_at_the_end_of_the_step_or_time_budget(make_config, budget):
+    import datetime
+
+    import lightning as L
+
+    cfg = make_config("experiment=sudoku6", "model=transformer", *TINY, "model.optimizer.lr_decay=cosine",
+                      "model.optimizer.lr=1e-3", "model.optimizer.min_lr_ratio=0.1", "model.optimizer.warmup_steps=0")
+    datamodule = hydra.utils.instantiate(cfg.data)
+    bind_model_to_data(cfg.model, datamodule)
+    module = hydra.utils.instantiate(cfg.model)
+    limit = {"max_steps": 6} if budget == "steps" else {"max_steps": -1, "max_time": datetime.timedelta(seconds=2)}
+    trainer = L.Trainer(**limit, max_epochs=-1, min_epochs=0, logger=False, enable_checkpointing=False,
+                        enable_progress_bar=False, enable_model_summary=False, limit_val_batches=0)
+    lrs = []
+    module.on_train_batch_start = lambda batch, i: lrs.append(trainer.optimizers[0].param_groups[0]["lr"])
+    trainer.fit(module, datamodule=datamodule)
+    assert module.training_progress() == pytest.approx(1.0)
+    assert lrs[0] == pytest.approx(1e-3) and all(a >= b for a, b in zip(lrs, lrs[1:])) and lrs[-1] < 1e-3
+    if budget == "steps":  # the last step's rate: the cosine at 5/6 of the way
+        assert lrs[-1] == pytest.approx(1e-3 * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * 5 / 6))))
