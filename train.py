@@ -8,6 +8,7 @@ import hydra
 from omegaconf import DictConfig
 
 from hrm.training import main as run_training
+from hrm.utils.cli import hydra_errors_in_one_line
 
 
 @hydra.main(version_base="1.3", config_path="configs", config_name="train")
@@ -16,4 +17,5 @@ def main(cfg: DictConfig) -> float | None:
 
 
 if __name__ == "__main__":
+    hydra_errors_in_one_line()  # a config Hydra cannot compose is one line too, like every other error
     main()

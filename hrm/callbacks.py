@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import os
 import signal as signal_module
+from pathlib import Path
 
 import lightning as L
+import torch
 from lightning.pytorch.callbacks import ModelCheckpoint
+
+from hrm.errors import TrainingDiverged
 
 
 class SimulatedCrash(L.Callback):
@@ -40,9 +44,44 @@ class LastCheckpoint(ModelCheckpoint):
     """
 
     def __init__(self, dirpath: str, every_n_train_steps: int, **kwargs):
-        super().__init__(dirpath=dirpath, save_last=True, save_top_k=0,
-                         every_n_train_steps=every_n_train_steps, **kwargs)
+        # No last-v1.ckpt, last-v2.ckpt beside a stale last.ckpt when a rerun changes the interval: one file.
+        super().__init__(dirpath=dirpath, save_last=True, save_top_k=0, every_n_train_steps=every_n_train_steps,
+                         enable_version_counter=False, **kwargs)
 
     def on_train_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         if self._last_global_step_saved != trainer.global_step:
             self._save_last_checkpoint(trainer, self._monitor_candidates(trainer))
+
+
+def diverged(trainer: L.Trainer | None, what: str) -> TrainingDiverged:
+    """The error that stops a run whose loss, gradients or weights stopped being finite: names the step and
+    what went wrong, and says which checkpoint is the last good one."""
+    step = trainer.global_step if trainer is not None else "?"
+    saved = [Path(c.dirpath) / "last.ckpt" for c in (trainer.checkpoint_callbacks if trainer else [])
+             if getattr(c, "dirpath", None)]
+    good = next((str(path) for path in saved if path.is_file()), None)
+    kept = f"the last good checkpoint is kept: {good}" if good else "no checkpoint was written before it"
+    return TrainingDiverged(f"training diverged at step {step}: {what}; stopped before updating the weights;"
+                            f" {kept} (lower model.optimizer.lr?)")
+
+
+class StopOnNonFinite(L.Callback):
+    """Stops any training run at the first NaN or infinite loss or gradient, before the optimizer uses it,
+    so the weights (and every checkpoint written after) stay finite. The checkpoint writer refuses
+    non-finite weights too (`hrm.utils.checkpoint_io`)."""
+
+    def on_before_backward(self, trainer: L.Trainer, pl_module: L.LightningModule, loss: torch.Tensor) -> None:
+        if not bool(torch.isfinite(loss.detach()).all()):
+            raise diverged(trainer, f"the loss is {loss.detach().float().flatten()[0].item()}")
+
+    def on_before_optimizer_step(self, trainer: L.Trainer, pl_module: L.LightningModule, optimizer) -> None:
+        dense, sparse = [], []
+        for param in pl_module.parameters():
+            if param.grad is not None:
+                (sparse if param.grad.is_sparse else dense).append(param.grad)
+        values = [*dense, *(g._values() for g in sparse)]
+        if values and not bool(torch.isfinite(torch.nn.utils.get_total_norm(values))):
+            name = next(n for n, p in pl_module.named_parameters()
+                        if p.grad is not None and not bool(torch.isfinite(
+                            p.grad._values() if p.grad.is_sparse else p.grad).all()))
+            raise diverged(trainer, f"the gradient of {name} is not finite")

@@ -21,3 +21,7 @@ class VocabularyMismatchError(UserError):
 
 class CheckpointError(UserError):
     """A checkpoint is missing, truncated, or belongs to another model."""
+
+
+class TrainingDiverged(UserError):
+    """A loss, gradient or weight became NaN or infinite: the run stops before the weights change."""

@@ -9,11 +9,37 @@ optimizers' own group dicts, so a learning-rate scheduler drives both.
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from typing import Callable
 
 import torch
 import torch.distributed as dist
 from torch.optim import Optimizer
+
+from hrm.utils.validation import InvalidSetting, at_least, between, one_of, positive
+
+
+@dataclass
+class OptimizerSettings:
+    """What `model.optimizer` may hold, checked as data (None: the module's default)."""
+
+    lr: float | None = None
+    betas: list[float] | None = None
+    weight_decay: float | None = None
+    warmup_steps: int | None = None
+    lr_decay: str | None = None  # or cosine
+    min_lr_ratio: float | None = None
+    puzzle_emb_lr: float | None = None  # the reasoning models' sparse puzzle-embedding table
+    puzzle_emb_weight_decay: float | None = None
+    clip_norm: float | None = None  # the agent policies' gradient clipping
+
+    def __post_init__(self):
+        positive(self, "lr", "puzzle_emb_lr", "clip_norm")
+        at_least(self, 0, "weight_decay", "warmup_steps", "puzzle_emb_weight_decay")
+        between(self, 0, 1, "min_lr_ratio")
+        one_of(self, "lr_decay", (None, "cosine"))
+        if self.betas is not None and (len(self.betas) != 2 or not all(0 <= b < 1 for b in self.betas)):
+            raise InvalidSetting("betas", list(self.betas), "must be two numbers in [0, 1)")
 
 
 class SparseSignSGD(Optimizer):

@@ -6,7 +6,9 @@ Kept out of train.py so tests and other entry points can run a composed config d
 from __future__ import annotations
 
 import json
+import os
 import sys
+import tempfile
 import uuid
 import warnings
 from pathlib import Path
@@ -18,12 +20,16 @@ import torch
 from lightning.pytorch.callbacks import LearningRateMonitor
 from omegaconf import DictConfig, OmegaConf, open_dict
 
+from hrm.callbacks import StopOnNonFinite
+from hrm.config_checks import check_config
 from hrm.errors import UserError
+from hrm.registry import LIGHTNING_MODULES, allowed_class
 from hrm.utils import resolvers  # noqa: F401  (registers ${cpu_precision:})
 from hrm.utils.checkpoints import check_compatible, read_checkpoint, resume_checkpoint
 from hrm.utils.cli import one_line_errors
 from hrm.utils.distributed import cluster_plugins, give_ddp_children_this_job, is_rank_zero
-from hrm.utils.io import atomic_write_json, atomic_write_text
+from hrm.utils.checkpoint_io import AtomicCheckpointIO
+from hrm.utils.io import atomic_write_json, atomic_write_text, remove_stale_temporaries
 from hrm.utils.parameters import parameter_counts
 
 RUN_INFO = "run_info.json"  # beside the checkpoints: what a resumed run must find again (wandb run id)
@@ -46,8 +52,22 @@ def silence_expected_warnings() -> None:
 def bind_model_to_data(model_cfg: DictConfig, datamodule: Any, checkpoint: dict | None = None) -> None:
     """Fill in what the model takes from the data (vocabulary and sequence sizes, a vocabulary built from
     the training texts): each LightningModule class knows what it needs (`bind_to_data`)."""
-    module_class = hydra.utils.get_class(model_cfg._target_)
+    module_class = allowed_class(model_cfg._target_, LIGHTNING_MODULES, "model")
     module_class.bind_to_data(model_cfg, datamodule, checkpoint)
+
+
+def check_writable(folder: str | Path, what: str) -> None:
+    """Fail now, in one line, if `folder` cannot take files (a file in its place, a read-only or full disk,
+    permissions), instead of after the training it was meant to keep."""
+    folder = Path(folder)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=folder, prefix=".write-check.", suffix=".tmp") as probe:
+            probe.write(b"0")
+            probe.flush()
+            os.fsync(probe.fileno())
+    except OSError as error:
+        raise UserError(f"{folder}: cannot write {what} there ({error.strerror or error})") from None
 
 
 def count_parameters(module: torch.nn.Module) -> tuple[int, int]:
@@ -75,8 +95,11 @@ def wandb_run_id(ckpt_dir: Path, resuming: bool) -> str:
     """A resumed run logs into the same wandb run; a fresh one gets a new id, remembered beside its checkpoints."""
     info_path = ckpt_dir / RUN_INFO
     if resuming and info_path.is_file():
-        run_id = json.loads(info_path.read_text()).get("wandb_id")
-        if run_id:
+        try:
+            run_id = json.loads(info_path.read_text(encoding="utf-8")).get("wandb_id")
+        except (ValueError, OSError, AttributeError):
+            run_id = None  # unreadable: the resumed run logs to a new wandb run instead
+        if isinstance(run_id, str) and run_id.isalnum():
             return run_id
     run_id = uuid.uuid4().hex[:8]
     if is_rank_zero():  # other DDP processes log nothing to wandb: their id is never used
@@ -85,7 +108,7 @@ def wandb_run_id(ckpt_dir: Path, resuming: bool) -> str:
 
 
 def build_callbacks(cfg: DictConfig, has_logger: bool) -> list:
-    callbacks = []
+    callbacks: list = [StopOnNonFinite()]  # every training job, whatever its config
     for callback_cfg in (cfg.get("callbacks") or {}).values():
         if callback_cfg is None or "_target_" not in callback_cfg:
             continue
@@ -111,8 +134,13 @@ def final_metrics(trainer: L.Trainer) -> dict[str, float]:
 def run(cfg: DictConfig) -> dict[str, float]:
     """Train (and validate) the composed config; returns the final metrics also written to metrics.json."""
     silence_expected_warnings()
+    check_config(cfg)  # every class it names is ours, every setting has its type and range: before any work
     L.seed_everything(cfg.seed, workers=True)
     output_dir = Path(cfg.paths.output_dir)
+    if is_rank_zero():
+        check_writable(output_dir, "the run's outputs")
+        check_writable(cfg.paths.ckpt_dir, "checkpoints")
+        remove_stale_temporaries(cfg.paths.ckpt_dir)  # what a kill during a checkpoint write left behind
 
     datamodule = hydra.utils.instantiate(cfg.data)
     datamodule.prepare_data()  # e.g. collect the agent logs on first use
@@ -135,13 +163,16 @@ def run(cfg: DictConfig) -> dict[str, float]:
         # A module that saves only part of itself (an adapter) says which part.
         saved = getattr(model, "state_dict_to_checkpoint", model.state_dict)()
         check_compatible(ckpt_path, checkpoint, saved, hint)
-        say(f"resuming from {ckpt_path}")
+        step, epoch = checkpoint.get("global_step"), checkpoint.get("epoch")
+        say(f"resuming from {ckpt_path} (step {step}, epoch {epoch})" if found else
+            f"starting from {ckpt_path} (step {step}, epoch {epoch})")
 
     loggers = build_loggers(cfg, resuming=ckpt_path is not None)
     callbacks = build_callbacks(cfg, has_logger=bool(loggers))
     give_ddp_children_this_job(cfg)
+    # Checkpoints written whole or not at all, and never with non-finite weights (hrm.utils.checkpoint_io).
     trainer: L.Trainer = hydra.utils.instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False,
-                                                 plugins=cluster_plugins() or None)
+                                                 plugins=[AtomicCheckpointIO(), *cluster_plugins()])
 
     metrics: dict[str, float] = {}
     if cfg.train:

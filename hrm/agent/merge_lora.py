@@ -21,7 +21,7 @@ from hrm.data.scenarios import SHIPPED_SCENARIOS
 from hrm.data.tokenizers import gpt2_tokenizer_dir
 from hrm.errors import UserError
 from hrm.models.gpt2_lora import pack
-from hrm.utils.adapter_checkpoints import replace_dir
+from hrm.utils.io import replace_dir
 from hrm.utils.checkpoints import read_checkpoint
 from hrm.utils.cli import ArgumentParser, one_line_errors
 

@@ -19,10 +19,11 @@ from hrm.agent.schema import ACTIONS, validate_state
 from hrm.agent.text import state_to_text
 from hrm.errors import CheckpointError
 from hrm.modules.policy import PolicyModule
-from hrm.modules.policy_rl import VALUE_HEAD
-from hrm.utils.checkpoints import read_checkpoint
+from hrm.modules.policy_rl import VALUE_HEAD, policy_hyperparameters
+from hrm.utils.checkpoints import check_compatible, read_checkpoint
 from hrm.utils.parameters import parameter_counts
 from hrm.utils.resolvers import cpu_autocast, cpu_has_bf16
+from hrm.utils.validation import converted
 
 
 class TextPolicy:
@@ -67,15 +68,15 @@ class HRMPolicy(TextPolicy):
     @classmethod
     def from_checkpoint(cls, path: str | Path, bf16: bool | None = None) -> "HRMPolicy":
         checkpoint = read_checkpoint(path)
-        hparams = dict(checkpoint.get("hyper_parameters") or {})
-        if "max_tokens" not in hparams or "tokenizer" not in hparams:
-            raise CheckpointError(f"{path}: not a policy checkpoint (train one with experiment=agent_imitation)")
-        hparams["compile"] = False  # compiling pays off over a training run, not for single decisions
         # An RL checkpoint also holds how it was trained (init_from, rl): deciding needs only the policy.
-        accepted = inspect.signature(PolicyModule.__init__).parameters
-        module = PolicyModule(**{key: value for key, value in hparams.items() if key in accepted})
+        accepted = tuple(key for key in inspect.signature(PolicyModule.__init__).parameters if key != "self")
+        hparams = policy_hyperparameters(checkpoint, str(path), accepted)
+        hparams["compile"] = False  # compiling pays off over a training run, not for single decisions
+        module = converted(lambda: PolicyModule(**hparams), str(path), CheckpointError)
         # An RL checkpoint's value head helped train the policy; deciding does not use it.
-        module.load_state_dict({k: v for k, v in checkpoint["state_dict"].items() if not k.startswith(VALUE_HEAD)})
+        state = {k: v for k, v in checkpoint["state_dict"].items() if not k.startswith(VALUE_HEAD)}
+        check_compatible(path, {"state_dict": state}, module)
+        module.load_state_dict(state)
         return cls(module, bf16)
 
     def action_logits(self, texts: list[str]) -> torch.Tensor:

@@ -98,6 +98,24 @@ class DigitsDataModule(ImageDataModule):
         return images[order[n_test:]], images[order[:n_test]]
 
 
+class CIFARBatchUnpickler(pickle.Unpickler):
+    """Unpickles what a CIFAR-10 batch holds (dicts, lists, bytes, str, numbers, numpy arrays) and nothing
+    else: any other class or function a forged file names is refused, so loading it runs no code."""
+
+    ALLOWED = {("numpy.core.multiarray", "_reconstruct"), ("numpy._core.multiarray", "_reconstruct"),
+               ("numpy.core.numeric", "_frombuffer"), ("numpy._core.numeric", "_frombuffer"),
+               ("numpy", "ndarray"), ("numpy", "dtype"),
+               ("_codecs", "encode")}  # how a protocol-2 pickle spells bytes: encodes a str, nothing more
+
+    def find_class(self, module: str, name: str):
+        if (module, name) not in self.ALLOWED:
+            raise pickle.UnpicklingError(f"refused to load {module}.{name} (a CIFAR-10 batch holds no such thing)")
+        return super().find_class(module, name)
+
+
+CIFAR_BATCH_MAX_BYTES = 256 * 2**20  # a real batch is 31 MB
+
+
 def read_cifar_batches(folder: Path, names: list[str]) -> torch.Tensor:
     """The python release's pickled batches ({b"data": uint8 [N, 3072], ...}) as [N, 3, 32, 32] in [0, 1]."""
     arrays = []
@@ -105,11 +123,17 @@ def read_cifar_batches(folder: Path, names: list[str]) -> torch.Tensor:
         path = folder / name
         if not path.is_file():
             raise DataFormatError(f"{path}: missing (expected the CIFAR-10 python release in {folder})")
+        if path.stat().st_size > CIFAR_BATCH_MAX_BYTES:
+            raise DataFormatError(f"{path}: {path.stat().st_size:,} bytes, more than a CIFAR-10 batch's"
+                                  f" {CIFAR_BATCH_MAX_BYTES:,}")
         try:
             with open(path, "rb") as handle:
-                batch = pickle.load(handle, encoding="bytes")
+                batch = CIFARBatchUnpickler(handle, encoding="bytes").load()
+            if not isinstance(batch, dict):
+                raise TypeError(f"holds a {type(batch).__name__}, not a dict")
             data = np.asarray(batch[b"data"], dtype=np.uint8)
-        except (pickle.UnpicklingError, EOFError, KeyError, TypeError, ValueError) as error:
+        except (pickle.UnpicklingError, EOFError, KeyError, TypeError, ValueError, AttributeError, IndexError,
+                RecursionError, MemoryError) as error:
             raise DataFormatError(f"{path}: not a CIFAR-10 batch ({type(error).__name__}: {error})") from None
         if data.ndim != 2 or data.shape[1] != 3 * 32 * 32:
             raise DataFormatError(f"{path}: data has shape {data.shape}, expected [N, 3072]")

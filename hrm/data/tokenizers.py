@@ -42,7 +42,10 @@ def load_tokenizer(name: str) -> Tokenizer:
         folder = gpt2_tokenizer_dir()
         return ByteLevelBPETokenizer(f"{folder}/vocab.json", f"{folder}/merges.txt")
     if name.lstrip().startswith("{"):
-        return Tokenizer.from_str(name)
+        try:
+            return Tokenizer.from_str(name)
+        except Exception as error:  # tokenizers raises a bare Exception for malformed JSON
+            raise UserError(f"tokenizer: not a serialised tokenizer ({str(error).splitlines()[0][:120]})") from None
     if name == "words":
         raise UserError("the `words` tokenizer is built from the training texts first (build_word_tokenizer)")
     raise UserError(f"unknown tokenizer {name!r}; available: gpt2, words")
@@ -70,12 +73,16 @@ class TextEncoder:
     """Texts -> [batch, max_tokens] ids: a start token, the text's tokens (cut at max_tokens), padding."""
 
     def __init__(self, tokenizer: str, max_tokens: int):
+        if max_tokens < 2:
+            raise UserError(f"model.max_tokens={max_tokens}: must be at least 2 (a start token and a word)")
         self.tokenizer = load_tokenizer(tokenizer)
         self.max_tokens = max_tokens
         self.vocab_size = self.tokenizer.get_vocab_size()
         start = self.tokenizer.token_to_id(START)
         if start is None:
             start = self.tokenizer.token_to_id(GPT2_END)
+        if start is None:
+            raise UserError(f"tokenizer: has neither {START} nor {GPT2_END}, so no start token")
         pad = self.tokenizer.token_to_id(PAD)
         self.start_id = start
         self.pad_id = start if pad is None else pad

@@ -31,12 +31,44 @@ from transformers import GPT2Config, GPT2LMHeadModel, PreTrainedModel
 from hrm.agent.schema import ACTIONS
 from hrm.data.tokenizers import GPT2_END, load_tokenizer
 from hrm.errors import UserError, VocabularyMismatchError
+from hrm.utils.validation import InvalidSetting, at_least, between, one_of, positive
 
 # peft asks transformers whether gradient checkpointing is on the deprecated way, warning on every wrap.
 warnings.filterwarnings("ignore", message=r"`is_gradient_checkpointing` is deprecated", category=FutureWarning)
 
 PROMPT_END = "\nNext action:"
 HUB = ("huggingface.co", 443)
+
+
+@dataclass
+class GPT2BaseSettings:
+    """What `model.base_config` (a random GPT-2's GPT2Config) may hold, with bounds that keep a forged
+    checkpoint from asking for more memory than a real GPT-2 XL."""
+
+    vocab_size: int | None = None
+    n_positions: int | None = None
+    n_embd: int | None = None
+    n_layer: int | None = None
+    n_head: int | None = None
+    n_inner: int | None = None
+    activation_function: str | None = None
+    resid_pdrop: float | None = None
+    embd_pdrop: float | None = None
+    attn_pdrop: float | None = None
+    layer_norm_epsilon: float | None = None
+    initializer_range: float | None = None
+
+    def __post_init__(self):
+        at_least(self, 1, "vocab_size", "n_positions", "n_embd", "n_layer", "n_head", "n_inner")
+        between(self, 0, 1, "resid_pdrop", "embd_pdrop", "attn_pdrop")
+        positive(self, "layer_norm_epsilon", "initializer_range")
+        for name, largest in (("vocab_size", 1 << 20), ("n_positions", 1 << 16), ("n_embd", 1 << 13),
+                              ("n_layer", 128), ("n_inner", 1 << 15)):
+            value = getattr(self, name)
+            if value is not None and value > largest:
+                raise InvalidSetting(name, value, f"must be at most {largest}")
+        if self.n_embd is not None and self.n_head is not None and self.n_embd % self.n_head:
+            raise InvalidSetting("n_embd", self.n_embd, f"must be divisible by n_head={self.n_head}")
 
 
 @dataclass
@@ -49,6 +81,14 @@ class LoraSettings:
     bias: str = "none"
     # GPT-2's c_attn/c_proj are Conv1D layers, whose weight is stored transposed (in x out).
     fan_in_fan_out: bool = True
+
+    def __post_init__(self):
+        at_least(self, 1, "r")
+        positive(self, "alpha")
+        between(self, 0, 1, "dropout")
+        one_of(self, "bias", ("none", "all", "lora_only"))
+        if not self.target_modules:
+            raise InvalidSetting("target_modules", self.target_modules, "must name at least one module")
 
     @classmethod
     def of(cls, model: PeftModel) -> "LoraSettings":
@@ -98,7 +138,8 @@ def load_base_model(pretrained: str | None, config: dict | None = None, init_see
                             f" reachable (no network); {_instead(setting)}")
         source = os.path.dirname(cached)
     try:
-        return AutoModelForCausalLM.from_pretrained(source)
+        # safetensors only, and no code from the model's folder: loading weights never runs anything.
+        return AutoModelForCausalLM.from_pretrained(source, use_safetensors=True, trust_remote_code=False)
     except (OSError, ValueError) as error:  # ValueError: a dir whose config names no model type
         where = "not a Hugging Face model dir" if os.path.isdir(pretrained) else "cannot load the weights"
         raise UserError(f"{setting}={pretrained}: {where} ({_first_line(error)}); {_instead(setting)}") from None

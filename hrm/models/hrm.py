@@ -18,6 +18,7 @@ import torch
 from torch import nn
 
 from hrm.models.layers import GridNetConfig, Linear, PuzzleInput, halting_head, trunc_normal_
+from hrm.utils.validation import at_least
 
 
 @dataclass
@@ -27,6 +28,10 @@ class HRMConfig(GridNetConfig):
     H_cycles: int = 2
     L_cycles: int = 2
     heads: bool = True  # the token and Q heads; off for a backbone whose states another head reads (a policy)
+
+    def __post_init__(self):
+        super().__post_init__()
+        at_least(self, 1, "H_layers", "L_layers", "H_cycles", "L_cycles")
 
 
 @dataclass
@@ -42,6 +47,8 @@ class HRMCarry:
 
 
 class HRM(PuzzleInput):
+    config_class = HRMConfig
+
     def __init__(self, **config):
         super().__init__()
         self.config = cfg = HRMConfig(**config)

@@ -14,6 +14,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from hrm.utils.validation import InvalidSetting, at_least, one_of, positive
+
+POS_ENCODINGS = ("rope", "learned", "grid")
 SHORT_SEQUENCE = 160  # tokens; see Attention.forward
 ATTN_BIAS_GAIN = 10.0  # see Attention.__init__
 
@@ -185,6 +188,17 @@ class GridNetConfig:
     norm_eps: float = 1e-5
     puzzle_emb: bool = True  # learn a vector per puzzle id, prepended as one prefix token
     attn_bias: bool = False  # a learned attention bias per head and pair of positions (small grids only)
+
+    def __post_init__(self):
+        at_least(self, 1, "vocab_size", "seq_len", "hidden_size", "num_heads")
+        at_least(self, 0, "num_puzzle_identifiers")
+        positive(self, "expansion", "rope_theta", "norm_eps")
+        one_of(self, "pos_encoding", POS_ENCODINGS)
+        if self.hidden_size % self.num_heads:
+            raise InvalidSetting("hidden_size", self.hidden_size, f"must be divisible by num_heads={self.num_heads}")
+        if self.pos_encoding == "rope" and (self.hidden_size // self.num_heads) % 2:
+            raise InvalidSetting("hidden_size", self.hidden_size,
+                                 f"RoPE needs an even width per head (hidden_size / num_heads={self.num_heads})")
 
 
 class PuzzleInput(nn.Module):

@@ -12,11 +12,16 @@ from dataclasses import dataclass
 import torch
 
 from hrm.models.layers import GridNetConfig, Linear, PuzzleInput, halting_head
+from hrm.utils.validation import at_least
 
 
 @dataclass
 class TransformerConfig(GridNetConfig):
     layers: int = 8
+
+    def __post_init__(self):
+        super().__post_init__()
+        at_least(self, 1, "layers")
 
 
 @dataclass
@@ -27,6 +32,8 @@ class TransformerCarry:
 
 
 class Transformer(PuzzleInput):
+    config_class = TransformerConfig
+
     def __init__(self, **config):
         super().__init__()
         self.config = cfg = TransformerConfig(**config)

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 import torch
 
 from hrm.models.layers import GridNetConfig, Linear, PuzzleInput, halting_head, trunc_normal_
+from hrm.utils.validation import at_least
 
 
 @dataclass
@@ -24,6 +25,10 @@ class TRMConfig(GridNetConfig):
     layers: int = 2
     T: int = 3  # cycles per segment (the last one with gradient)
     n: int = 6  # latent updates per cycle
+
+    def __post_init__(self):
+        super().__post_init__()
+        at_least(self, 1, "layers", "T", "n")
 
 
 @dataclass
@@ -36,6 +41,8 @@ class TRMCarry:
 
 
 class TRM(PuzzleInput):
+    config_class = TRMConfig
+
     def __init__(self, **config):
         super().__init__()
         self.config = cfg = TRMConfig(**config)

@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 import math
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 
 import torch
 from torch import nn
@@ -28,7 +28,18 @@ class VAEConfig:
     latent_dim: int = 64
 
     def __post_init__(self):
-        self.widths = tuple(self.widths)
+        # Checked here, not by the framework's validators: this file travels alone (see the docstring).
+        for name, kind in (("in_channels", int), ("image_size", int), ("latent_dim", int), ("widths", tuple)):
+            value = getattr(self, name)
+            if isinstance(value, list):
+                value = self.widths = tuple(value)
+            if not isinstance(value, kind) or isinstance(value, bool):
+                raise ValueError(f"{name} must be {kind.__name__}, got {value!r}")
+        if not all(isinstance(w, int) and not isinstance(w, bool) and 1 <= w <= 1 << 14 for w in self.widths):
+            raise ValueError(f"widths must be integers from 1 to 16384, got {list(self.widths)}")
+        if not (1 <= self.in_channels <= 64 and 8 <= self.image_size <= 4096 and 1 <= self.latent_dim <= 1 << 16):
+            raise ValueError(f"in_channels {self.in_channels}, image_size {self.image_size} or latent_dim"
+                             f" {self.latent_dim} out of range (1-64, 8-4096, 1-65536)")
         stages = math.log2(self.image_size / 4)
         if stages != int(stages) or stages < 1 or int(stages) != len(self.widths):
             raise ValueError(f"image_size {self.image_size} needs {stages:g} stages to reach 4x4, "
@@ -54,6 +65,8 @@ def _conv_stack(channels: list[int], transposed: bool) -> nn.Sequential:
 
 
 class VAE(nn.Module):
+    config_class = VAEConfig
+
     def __init__(self, **config):
         super().__init__()
         self.config = cfg = VAEConfig(**config)
@@ -81,13 +94,31 @@ class VAE(nn.Module):
     # --- export ------------------------------------------------------------------------------------
     @classmethod
     def from_safetensors(cls, path: str | os.PathLike, device: str = "cpu") -> "VAE":
+        """A VAE written by `save_safetensors`. Anything else (an empty or foreign file, a config that does not
+        describe a VAE, weights of other shapes) raises ValueError naming the file and the problem."""
         from safetensors import safe_open
-        from safetensors.torch import load_file
 
-        with safe_open(str(path), framework="pt") as handle:
-            config = json.loads(handle.metadata()["config"])
+        try:
+            with safe_open(str(path), framework="pt") as handle:
+                config = json.loads((handle.metadata() or {})["config"])
+                if not isinstance(config, dict) or set(config) - {f.name for f in fields(VAEConfig)}:
+                    raise ValueError(f"its config is not a VAE's: {str(config)[:80]}")
+                with torch.device("meta"):
+                    expected = {k: v.shape for k, v in cls(**config).state_dict().items()}  # no memory yet
+                stored = {k: handle.get_slice(k).get_shape() for k in handle.keys()}
+                if stored != {k: list(v) for k, v in expected.items()}:
+                    differ = sorted(set(stored) ^ set(expected)) or \
+                        [k for k in expected if stored[k] != list(expected[k])]
+                    raise ValueError(f"its tensors do not fit the VAE its config describes (e.g. {differ[0]})")
+                state = {k: handle.get_tensor(k).to(device) for k in handle.keys()}
+        except KeyError:
+            raise ValueError(f"{path}: not a VAE safetensors file (no config in its metadata)") from None
+        except ValueError as error:
+            raise ValueError(f"{path}: not a VAE safetensors file: {error}") from None
+        except Exception as error:  # safetensors' own errors: empty, truncated, not safetensors at all
+            raise ValueError(f"{path}: not a readable safetensors file ({str(error).splitlines()[0][:120]})") from None
         model = cls(**config)
-        model.load_state_dict(load_file(str(path), device=device))
+        model.load_state_dict(state)
         return model.eval()
 
 

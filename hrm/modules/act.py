@@ -16,6 +16,7 @@ import torch
 import torch.nn.functional as F
 
 from hrm.modules.losses import IGNORE_LABEL
+from hrm.utils.validation import at_least, between
 
 
 @dataclass
@@ -24,6 +25,10 @@ class ACTConfig:
     halt_exploration_prob: float = 0.1  # chance a row must run a random minimum number of segments
     no_continue: bool = False  # TRM's variant: halt head only, no continue target, no extra forward
     eval_halting: bool = False  # at evaluation, stop each row when its Q head says halt
+
+    def __post_init__(self):
+        at_least(self, 1, "halt_max_steps")
+        between(self, 0, 1, "halt_exploration_prob")
 
 
 @dataclass
@@ -40,6 +45,13 @@ class ACTCarry:
 
     @classmethod
     def from_state_dict(cls, state: dict[str, Any], inner_type: type) -> "ACTCarry":
+        """The carry `state_dict` saved; anything else (a forged or foreign checkpoint) raises TypeError."""
+        tensors = [*state["inner"].values(), state["steps"], state["halted"], *state["data"].values()]
+        if not all(isinstance(t, torch.Tensor) for t in tensors):
+            raise TypeError("the carry holds something other than tensors")
+        rows = {t.shape[0] if t.dim() else -1 for t in tensors}
+        if len(rows) != 1:
+            raise TypeError("the carry's tensors disagree on the batch size")
         return cls(inner=inner_type(**state["inner"]), steps=state["steps"], halted=state["halted"],
                    data=dict(state["data"]))
 

@@ -23,16 +23,20 @@ import torch.nn.functional as F
 from omegaconf import DictConfig
 
 from hrm.errors import CheckpointError
-from hrm.models.gpt2_lora import (ActionPrompts, LoraSettings, action_scores, add_lora, imitation_loss,
+from hrm.models.gpt2_lora import (ActionPrompts, GPT2BaseSettings, LoraSettings, action_scores, add_lora, imitation_loss,
                                   load_adapter, load_base_model)
 from hrm.modules.action_metrics import ActionMetrics
-from hrm.optim import adamw_with_warmup
+from hrm.optim import OptimizerSettings, adamw_with_warmup
+from hrm.registry import check_module_arguments
 from hrm.utils.adapter_checkpoints import AdapterCheckpointIO
 from hrm.utils.compose import plain_container
 from hrm.utils.parameters import parameter_counts
+from hrm.utils.validation import build_config, converted
 
 
 class GPT2LoRAModule(ActionMetrics, L.LightningModule):
+    # each group's dataclass (hrm.registry)
+    SETTINGS = {"lora": LoraSettings, "optimizer": OptimizerSettings, "base_config": GPT2BaseSettings}
     scenario_accuracy_name = "lora_accuracy"
     takes_switch_decision = False  # the seeds' switch rule is about handing decisions to the HRM
 
@@ -55,10 +59,13 @@ class GPT2LoRAModule(ActionMetrics, L.LightningModule):
         """
         super().__init__()
         base_config, lora, optimizer = (plain_container(x) or {} for x in (base_config, lora, optimizer))
+        build_config(GPT2BaseSettings, base_config, "model.base_config")
+        build_config(OptimizerSettings, optimizer, "model.optimizer")
+        lora_settings = build_config(LoraSettings, lora, "model.lora")
         base = load_base_model(pretrained, base_config, init_seed)
         self.prompts = ActionPrompts(max_prompt_tokens)
         self.prompts.check_fits(base)
-        self.net = load_adapter(base, adapter, trainable=True) if adapter else add_lora(base, LoraSettings(**lora))
+        self.net = load_adapter(base, adapter, trainable=True) if adapter else add_lora(base, lora_settings)
         # The settings the adapter really has (a loaded adapter brings its own), so a checkpoint rebuilds it.
         self.save_hyperparameters({"pretrained": pretrained, "base_config": base_config, "init_seed": init_seed,
                                    "lora": asdict(LoraSettings.of(self.net)), "adapter": adapter,
@@ -72,10 +79,12 @@ class GPT2LoRAModule(ActionMetrics, L.LightningModule):
     def from_checkpoint(cls, checkpoint: dict, path: str) -> "GPT2LoRAModule":
         """The module a checkpoint was saved from: its base rebuilt from the hyperparameters, its adapter
         weights from the checkpoint."""
-        hparams = checkpoint.get("hyper_parameters") or {}
-        if "lora" not in hparams or "max_prompt_tokens" not in hparams:
+        hparams = checkpoint.get("hyper_parameters")
+        if not isinstance(hparams, dict) or "lora" not in hparams or "max_prompt_tokens" not in hparams:
             raise CheckpointError(f"{path}: not a GPT-2+LoRA checkpoint (train one with experiment=agent_lora)")
-        module = cls(**{**hparams, "adapter": None})  # the adapter's weights are in the checkpoint itself
+        hparams = check_module_arguments(cls, hparams, f"{path}: hyper_parameters", CheckpointError)
+        # the adapter's weights are in the checkpoint itself
+        module = converted(lambda: cls(**{**hparams, "adapter": None}), str(path), CheckpointError)
         try:
             module.on_load_checkpoint(checkpoint)
         except CheckpointError as error:

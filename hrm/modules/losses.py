@@ -5,6 +5,8 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+from hrm.errors import UserError
+
 IGNORE_LABEL = -100
 
 
@@ -42,4 +44,4 @@ def token_loss_fn(name: str):
     try:
         return TOKEN_LOSSES[name]
     except KeyError:
-        raise ValueError(f"unknown loss {name!r}; choose one of {sorted(TOKEN_LOSSES)}") from None
+        raise UserError(f"model.loss={name!r}: unknown loss (one of: {', '.join(sorted(TOKEN_LOSSES))})") from None

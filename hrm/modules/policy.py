@@ -14,7 +14,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-import hydra
 import lightning as L
 import torch
 import torch.nn.functional as F
@@ -22,11 +21,13 @@ from omegaconf import DictConfig, open_dict
 
 from hrm.agent.schema import ACTIONS
 from hrm.data.tokenizers import TextEncoder, build_word_tokenizer
-from hrm.errors import VocabularyMismatchError
+from hrm.errors import CheckpointError, VocabularyMismatchError
 from hrm.models.policy import PolicyNet
 from hrm.modules.action_metrics import ActionMetrics
-from hrm.optim import adamw_with_warmup
+from hrm.optim import OptimizerSettings, adamw_with_warmup
+from hrm.registry import build_net
 from hrm.utils.compose import plain_container
+from hrm.utils.validation import at_least, build_config
 
 
 @dataclass
@@ -34,8 +35,13 @@ class PolicyACTConfig:
     halt_max_steps: int = 2  # segments at most per decision
     eval_halting: bool = True  # stop at the first segment whose Q head says halt
 
+    def __post_init__(self):
+        at_least(self, 1, "halt_max_steps")
+
 
 class PolicyModule(ActionMetrics, L.LightningModule):
+    SETTINGS = {"act": PolicyACTConfig, "optimizer": OptimizerSettings}  # each group's dataclass (hrm.registry)
+
     def __init__(
         self,
         net: dict,
@@ -72,11 +78,12 @@ class PolicyModule(ActionMetrics, L.LightningModule):
                                    "vocab_limit": vocab_limit, "act": act, "optimizer": optimizer,
                                    "compile": compile, "reward_weighted": reward_weighted})
         self.reward_weighted = reward_weighted
-        backbone = hydra.utils.instantiate(net, _convert_="all")
+        backbone = build_net(net, "model.net")
         if compile:
             backbone.compile_levels()
         self.net = PolicyNet(backbone, len(ACTIONS))
-        self.act_config = PolicyACTConfig(**act)
+        self.act_config = build_config(PolicyACTConfig, act, "model.act")
+        build_config(OptimizerSettings, optimizer, "model.optimizer")
         self.optimizer_config = optimizer
         self.init_action_metrics(segments=True)
 
@@ -87,7 +94,9 @@ class PolicyModule(ActionMetrics, L.LightningModule):
         or evaluated), so the model and its checkpoint carry their own tokenizer."""
         if model_cfg.get("tokenizer") != "words":
             return
-        saved = (checkpoint or {}).get("hyper_parameters", {}).get("tokenizer")
+        saved = ((checkpoint or {}).get("hyper_parameters") or {}).get("tokenizer")
+        if saved is not None and not isinstance(saved, str):
+            raise CheckpointError(f"hyper_parameters.tokenizer: expected a serialised tokenizer, got {type(saved).__name__}")
         if saved is None:
             saved = build_word_tokenizer(datamodule.train_texts(), model_cfg.get("vocab_limit", 1000)).to_str()
         with open_dict(model_cfg):

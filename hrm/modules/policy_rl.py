@@ -38,9 +38,12 @@ from torchmetrics import MeanMetric
 from hrm.agent.rollout import Episodes, evaluate, fixed_policy, play
 from hrm.agent.schema import ACTIONS
 from hrm.agent.text import state_to_text
-from hrm.errors import CheckpointError, UserError
+from hrm.callbacks import diverged
+from hrm.errors import CheckpointError, TrainingDiverged
 from hrm.modules.policy import PolicyModule
+from hrm.registry import check_module_arguments
 from hrm.utils.checkpoints import check_compatible, read_checkpoint
+from hrm.utils.validation import at_least, between, build_config, one_of, positive
 
 log = logging.getLogger(__name__)
 
@@ -52,10 +55,6 @@ ROLLOUT_KEYS = ("mean_reward", *(f"frac_{action}" for action in ACTIONS))
 FIXED = ("teacher", "oracle", "optimal")  # the RL module's own tensors: not in an imitation checkpoint, not needed to decide
 
 
-class TrainingDiverged(UserError):
-    """A reward, loss or gradient is NaN or infinite: the run stops before the weights change."""
-
-
 @dataclass
 class RLConfig:
     gamma: float = 0.9  # discount of the reward-to-go (0: each decision's own reward, as in the seeds)
@@ -65,6 +64,12 @@ class RLConfig:
     normalize: bool = True  # scale advantages to unit variance
     temperature: float = 1.0  # of the sampling during play
     collapse_share: float = 0.95  # a greedy policy taking one action this often is reported as collapsed
+
+    def __post_init__(self):
+        between(self, 0, 1, "gamma", "collapse_share")
+        at_least(self, 0, "entropy_coef", "value_coef")
+        positive(self, "temperature")
+        one_of(self, "baseline", BASELINES)
 
 
 def newest_match(pattern: str) -> str:
@@ -78,14 +83,25 @@ def newest_match(pattern: str) -> str:
     return matches[-1]
 
 
+def policy_hyperparameters(checkpoint: dict, path: str, keys: tuple[str, ...]) -> dict:
+    """`keys` of a policy checkpoint's hyper-parameters, checked as data (the network's class is one of this
+    framework's, every setting has its type and range, the network is no larger than the checkpoint)."""
+    saved = checkpoint.get("hyper_parameters")
+    if not isinstance(saved, dict) or not {"max_tokens", "tokenizer", "net"} <= set(saved):
+        raise CheckpointError(f"{path}: not a policy checkpoint (train one with experiment=agent_imitation)")
+    wanted = {key: saved[key] for key in keys if key in saved}
+    return check_module_arguments(PolicyModule, wanted, f"{path}: hyper_parameters", CheckpointError,
+                                  saved_state=checkpoint["state_dict"])
+
+
 class PolicyRLModule(PolicyModule):
+    SETTINGS = {**PolicyModule.SETTINGS, "rl": RLConfig}
+
     def __init__(self, init_from: str | None = None, rl: dict | None = None, **policy: Any):
         """init_from: the imitation checkpoint to start from (train.py fills in the network from it).
         rl: fields of RLConfig. policy: PolicyModule's arguments."""
         super().__init__(**policy)
-        self.rl = RLConfig(**(rl or {}))
-        if self.rl.baseline not in BASELINES:
-            raise UserError(f"model.rl.baseline must be one of {', '.join(BASELINES)}, got {self.rl.baseline!r}")
+        self.rl = build_config(RLConfig, rl, "model.rl")
         # The learned baseline: the expected return from a state, read from the (detached) state the heads read.
         hidden = self.net.backbone.config.hidden_size
         self.value_head = torch.nn.Sequential(torch.nn.Linear(hidden, hidden), torch.nn.GELU(),
@@ -111,13 +127,10 @@ class PolicyRLModule(PolicyModule):
             with open_dict(model_cfg):
                 model_cfg.init_from = path
             print(f"starting from the imitation checkpoint {path}")
-        saved = checkpoint.get("hyper_parameters") or {}
-        if "max_tokens" not in saved:
-            raise CheckpointError(f"{model_cfg.init_from}: not a policy checkpoint (train one with"
-                                  " experiment=agent_imitation)")
+        inherited = policy_hyperparameters(checkpoint, str(model_cfg.init_from), INHERITED)
         with open_dict(model_cfg):
             for key in INHERITED:
-                model_cfg[key] = saved[key]
+                model_cfg[key] = inherited[key]
 
     def on_fit_start(self) -> None:
         if self.trainer.ckpt_path is not None:
@@ -237,12 +250,7 @@ class PolicyRLModule(PolicyModule):
         return value
 
     def _diverged(self, what: str) -> TrainingDiverged:
-        callback = self.trainer.checkpoint_callback if self._trainer else None
-        last = os.path.join(callback.dirpath, "last.ckpt") if callback is not None and callback.dirpath else None
-        kept = f"the last good checkpoint is kept: {last}" if last and os.path.isfile(last) else \
-            "no checkpoint was written before it"
-        return TrainingDiverged(f"RL step {self.global_step}: {what}; stopped before updating the weights"
-                                f" (lower model.optimizer.lr?); {kept}")
+        return diverged(self._trainer, what)
 
     def on_before_optimizer_step(self, optimizer) -> None:
         grads = [p.grad for p in self.parameters() if p.grad is not None]

@@ -11,7 +11,6 @@ import dataclasses
 import math
 from typing import Any
 
-import hydra
 import lightning as L
 import torch
 from omegaconf import DictConfig, open_dict
@@ -20,13 +19,15 @@ from torch.nn.parallel import DistributedDataParallel
 from torchmetrics import MeanMetric
 
 from hrm.data.tokenizers import tokenizer_vocab_size
-from hrm.errors import UserError, VocabularyMismatchError
+from hrm.errors import CheckpointError, UserError, VocabularyMismatchError
 from hrm.modules.act import (
     ACTCarry, ACTConfig, SegmentLoss, act_segment, initial_act_carry, segment_loss, wants_to_halt,
 )
 from hrm.modules.losses import IGNORE_LABEL, token_loss_fn
-from hrm.optim import OptimizerGroup, SparseSignSGD, warmup_then_constant, warmup_then_cosine
+from hrm.optim import OptimizerGroup, OptimizerSettings, SparseSignSGD, warmup_then_constant, warmup_then_cosine
+from hrm.registry import build_net
 from hrm.utils.compose import plain_container
+from hrm.utils.validation import build_config
 
 LOSS_KEYS = ("loss", "lm_loss", "q_halt_loss", "q_continue_loss")
 ROW_METRICS = ("accuracy", "exact_accuracy", "q_halt_accuracy", "steps")
@@ -34,6 +35,8 @@ STAGES = ("train", "val", "test")
 
 
 class ReasoningModule(L.LightningModule):
+    SETTINGS = {"act": ACTConfig, "optimizer": OptimizerSettings}  # each group's dataclass (hrm.registry)
+
     def __init__(
         self,
         net: dict,
@@ -60,13 +63,16 @@ class ReasoningModule(L.LightningModule):
             {"net": net, "act": act, "loss": loss, "optimizer": optimizer, "tokenizer": tokenizer, "compile": compile,
              "ema": ema}
         )
+        self.act_config = build_config(ACTConfig, act, "model.act")
+        self.optimizer_config = optimizer
+        build_config(OptimizerSettings, optimizer, "model.optimizer")
+        self.token_loss = token_loss_fn(loss)
+        if ema is not None and not 0 < ema < 1:
+            raise UserError(f"model.ema={ema!r}: must be between 0 and 1 (or null: no EMA)")
         self.ema = ema
-        self.net = hydra.utils.instantiate(net, _convert_="all")
+        self.net = build_net(net, "model.net")
         if compile:
             self.net.compile_levels()
-        self.act_config = ACTConfig(**act)
-        self.token_loss = token_loss_fn(loss)
-        self.optimizer_config = optimizer
 
         self.metrics = torch.nn.ModuleDict(
             {f"{stage}_": torch.nn.ModuleDict({key: MeanMetric() for key in LOSS_KEYS + ROW_METRICS})
@@ -269,12 +275,15 @@ class ReasoningModule(L.LightningModule):
         checkpoint["reasoning_state"] = state
 
     def on_load_checkpoint(self, checkpoint: dict) -> None:
-        state = checkpoint.get("reasoning_state", {})
-        if "generator" in state:
-            self._generator.set_state(state["generator"])
-        if state.get("carry") is not None:
-            inner_type = type(self.net.initial_carry(1, "cpu"))
-            self._carry = ACTCarry.from_state_dict(state["carry"], inner_type)
+        state = checkpoint.get("reasoning_state") or {}
+        try:
+            if "generator" in state:
+                self._generator.set_state(state["generator"])
+            if state.get("carry") is not None:
+                inner_type = type(self.net.initial_carry(1, "cpu"))
+                self._carry = ACTCarry.from_state_dict(state["carry"], inner_type)
+        except (TypeError, KeyError, RuntimeError, ValueError, AttributeError) as error:
+            raise CheckpointError(f"reasoning_state: not the carry and generator of this model ({error})") from None
 
     def on_train_start(self) -> None:
         # A carry restored from a checkpoint was loaded on the CPU; follow the model to its device.

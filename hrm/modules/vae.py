@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import hydra
 import lightning as L
 import torch
 import torch.nn.functional as F
@@ -19,7 +18,10 @@ from torchmetrics import MeanMetric
 from torchmetrics.image import PeakSignalNoiseRatio, StructuralSimilarityIndexMeasure
 
 from hrm.models.vae import VAE, VAEOutput, kl_divergence
+from hrm.optim import OptimizerSettings
+from hrm.registry import build_net
 from hrm.utils.compose import plain_container
+from hrm.utils.validation import build_config
 
 
 class ReconstructionMetrics(torch.nn.Module):
@@ -52,6 +54,8 @@ def model_size(model: torch.nn.Module) -> dict[str, float]:
 
 
 class VAEModule(L.LightningModule):
+    SETTINGS = {"optimizer": OptimizerSettings}  # each group's dataclass (hrm.registry)
+
     def __init__(self, net: dict, kl_weight: float = 1.0, kl_anneal_steps: int = 0, optimizer: dict | None = None):
         """net: the VAE's config with its `_target_` (in_channels and image_size come from the data).
         kl_weight: beta of the ELBO; kl_anneal_steps: steps over which beta rises from 0 to it."""
@@ -59,7 +63,8 @@ class VAEModule(L.LightningModule):
         net, optimizer = plain_container(net), plain_container(optimizer) or {}
         self.save_hyperparameters({"net": net, "kl_weight": kl_weight, "kl_anneal_steps": kl_anneal_steps,
                                    "optimizer": optimizer})
-        self.net: VAE = hydra.utils.instantiate(net, _convert_="all")
+        self.net: VAE = build_net(net, "model.net")
+        build_config(OptimizerSettings, optimizer, "model.optimizer")
         self.kl_weight, self.kl_anneal_steps, self.optimizer_config = kl_weight, kl_anneal_steps, optimizer
         self.eval_metrics = torch.nn.ModuleDict({"val": ReconstructionMetrics(), "test": ReconstructionMetrics()})
 

@@ -17,7 +17,10 @@ import torch.nn.functional as F
 from hrm.errors import CheckpointError, UserError
 from hrm.models.vae import VAE
 from hrm.modules.vae import ReconstructionMetrics, VAEModule, model_size
-from hrm.utils.checkpoints import read_checkpoint
+from hrm.registry import build_net
+from hrm.utils.checkpoints import check_compatible, read_checkpoint
+
+VAE_NET = "hrm.models.vae.VAE"
 
 
 def load_teacher(path: str | Path) -> VAE:
@@ -25,12 +28,15 @@ def load_teacher(path: str | Path) -> VAE:
     if not path.is_file():
         raise CheckpointError(f"{path}: no teacher checkpoint; train one first: python train.py experiment=vae_teacher")
     checkpoint = read_checkpoint(path)
-    net = (checkpoint.get("hyper_parameters") or {}).get("net") or {}
-    if not str(net.get("_target_", "")).endswith("VAE"):
-        raise CheckpointError(f"{path}: not a VAE checkpoint")
-    teacher = VAE(**{k: v for k, v in net.items() if k != "_target_"})
-    teacher.load_state_dict({k.removeprefix("net."): v for k, v in checkpoint["state_dict"].items()
-                             if k.startswith("net.")})
+    net = (checkpoint.get("hyper_parameters") or {}).get("net")
+    if not isinstance(net, dict) or net.get("_target_") != VAE_NET:
+        raise CheckpointError(f"{path}: not a VAE checkpoint (train one with experiment=vae_teacher)")
+    where = f"{path}: hyper_parameters.net"
+    state = {k.removeprefix("net."): v for k, v in checkpoint["state_dict"].items() if k.startswith("net.")}
+    meta = build_net(net, where, CheckpointError, device="meta")  # shapes first, memory after
+    check_compatible(path, {"state_dict": state}, meta.state_dict())
+    teacher = build_net(net, where, CheckpointError)
+    teacher.load_state_dict(state)
     return teacher.eval().requires_grad_(False)
 
 

@@ -5,44 +5,24 @@
 It is a CheckpointIO, the one place Lightning passes every checkpoint's path through (ModelCheckpoint's
 saves and its removals of replaced top-k files alike), wrapping the trainer's own, so each adapter dir
 lives and dies with its checkpoint. The dir is written to a temporary name and swapped in, so a kill never
-leaves half an adapter under the final name.
+leaves half an adapter under the final name
+(`hrm.utils.io.replace_dir`).
 """
 
 from __future__ import annotations
 
 import shutil
-import tempfile
 from pathlib import Path
 from typing import Any, Callable
 
 from lightning.fabric.plugins import CheckpointIO
 
+from hrm.utils.io import replace_dir
+
 
 def adapter_dir(checkpoint_path: str | Path) -> Path:
     path = Path(checkpoint_path)
     return path.with_name(path.stem + ".adapter")
-
-
-def replace_dir(target: Path, write: Callable[[Path], None]) -> None:
-    """Call `write(tmp_dir)`, then put tmp_dir at `target` (an older `target` is removed only after)."""
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fresh = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent))
-    try:
-        write(fresh)
-        fresh.chmod(0o755)  # mkdtemp makes it private; the result is a dir like any other
-        for file in fresh.iterdir():
-            file.chmod(0o644)
-    except BaseException:
-        shutil.rmtree(fresh, ignore_errors=True)
-        raise
-    old = None
-    if target.exists():
-        old = target.with_name(f".{target.name}.old")
-        shutil.rmtree(old, ignore_errors=True)
-        target.rename(old)
-    fresh.rename(target)
-    if old is not None:
-        shutil.rmtree(old, ignore_errors=True)
 
 
 class AdapterCheckpointIO(CheckpointIO):

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import shutil
 import time
+import zipfile
 from pathlib import Path
 
 import torch
@@ -18,16 +19,30 @@ LAST = "last.ckpt"
 
 
 def read_checkpoint(path: str | Path) -> dict:
+    """A Lightning checkpoint, loaded without running anything (`weights_only=True`) and checked as data:
+    a dict whose `state_dict` maps names to tensors."""
     path = Path(path)
+    if path.is_dir():
+        raise CheckpointError(f"{path}: a directory, not a checkpoint file")
     if not path.is_file():
         raise CheckpointError(f"{path}: no such checkpoint file")
+    if path.stat().st_size == 0:
+        raise CheckpointError(f"{path}: an empty file, not a checkpoint (a write that never finished?)")
+    if not zipfile.is_zipfile(path):
+        raise CheckpointError(f"{path}: not a readable checkpoint (not a torch.save archive: truncated, or another kind of file)")
     try:
         checkpoint = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
     except Exception as error:  # torch raises many types here (zip, pickle, EOF): all mean "unreadable"
-        reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        reason = str(error).strip().splitlines()[0][:200] if str(error).strip() else type(error).__name__
+        if "weights_only" in reason or "Unsupported global" in reason:
+            reason = "it holds Python objects, not just tensors and plain data; refused without running them"
         raise CheckpointError(f"{path}: not a readable checkpoint (truncated or not a torch file): {reason}")
-    if not isinstance(checkpoint, dict) or "state_dict" not in checkpoint:
+    if not isinstance(checkpoint, dict) or not isinstance(checkpoint.get("state_dict"), dict):
         raise CheckpointError(f"{path}: not a Lightning checkpoint (no state_dict)")
+    bad = next((key for key, value in checkpoint["state_dict"].items()
+                if not isinstance(key, str) or not isinstance(value, torch.Tensor)), None)
+    if bad is not None:
+        raise CheckpointError(f"{path}: state_dict entry {str(bad)[:60]!r} is not a named tensor")
     return checkpoint
 
 
@@ -41,7 +56,10 @@ def check_compatible(path: str | Path, checkpoint: dict, model: torch.nn.Module 
     reshaped = [k for k in expected if k in saved and tuple(saved[k].shape) != tuple(expected[k].shape)]
     if not (missing or unexpected or reshaped):
         return
-    written_by = checkpoint.get("hyper_parameters", {}).get("net", {}).get("_target_", "an unknown model")
+    hparams = checkpoint.get("hyper_parameters")
+    net = hparams.get("net") if isinstance(hparams, dict) else None
+    written_by = net.get("_target_") if isinstance(net, dict) else None
+    written_by = written_by if isinstance(written_by, str) else "an unknown model"
     if reshaped:
         key = reshaped[0]
         detail = (f"{key} is {list(saved[key].shape)} there and {list(expected[key].shape)} here"
@@ -62,7 +80,8 @@ def resume_checkpoint(ckpt_dir: str | Path, ckpt_path: str | None, resume: bool,
         return Path(ckpt_path)
     ckpt_dir = Path(ckpt_dir)
     if resume:
-        candidates = [ckpt_dir / LAST, *ckpt_dir.glob("hpc_ckpt_*.ckpt")]
+        # last.ckpt, last-v<n>.ckpt (written by earlier versions when a save interval changed), hpc_ckpt_<n>.ckpt
+        candidates = [*ckpt_dir.glob("last*.ckpt"), *ckpt_dir.glob("hpc_ckpt_*.ckpt")]
         found = [path for path in candidates if path.is_file()]
         return max(found, key=lambda path: path.stat().st_mtime_ns) if found else None
     if not move_aside:

@@ -1,39 +1,126 @@
-"""What every entry point shares: a UserError (bad input, bad config) is one line on stderr and a
-non-zero exit code, never a traceback; argument errors read the same way."""
+"""What every entry point shares: a problem is one line on stderr and a non-zero exit code, never a
+traceback.
+
+- A `UserError` (bad input, bad config), a config Hydra cannot compose, a setting Lightning refuses, or a
+  file the system cannot read or write: `error: <what, where>` and exit code 2.
+- Anything else is a bug of ours: `error: unexpected <type>: <message>` and exit code 1; `HRM_TRACEBACK=1`
+  (or Hydra's `HYDRA_FULL_ERROR=1`) shows the traceback instead.
+"""
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from typing import Callable, TypeVar
 
 from hrm.errors import UserError
 
 T = TypeVar("T")
+TRACEBACK_ENV = ("HRM_TRACEBACK", "HYDRA_FULL_ERROR")
+# Lines of an OmegaConf message that only repeat where the key was looked for.
+CONFIG_ERROR_NOISE = ("full_key:", "object_type=", "reference_type=")
+
+
+def wants_traceback() -> bool:
+    return any(os.environ.get(name, "") not in ("", "0") for name in TRACEBACK_ENV)
 
 
 def one_line_errors(body: Callable[[], T]) -> T | int:
-    """Run `body`; a UserError becomes `error: <message>` on stderr and its exit code as the result."""
+    """Run `body`; an exception becomes `error: <message>` on stderr and its exit code as the result."""
     try:
         return body()
     except Exception as error:
-        cause = user_error_in(error)
-        if cause is None:
+        if wants_traceback():
             raise
-        print(f"error: {cause}", file=sys.stderr)
-        return cause.exit_code
+        return report(error)
+
+
+def report(error: BaseException) -> int:
+    """Print `error` as one line; returns the exit code."""
+    message, code = describe(error)
+    print(f"error: {message}", file=sys.stderr, flush=True)
+    return code
+
+
+def describe(error: BaseException) -> tuple[str, int]:
+    """(one line saying what went wrong, the exit code)."""
+    cause = user_error_in(error)
+    if cause is not None:
+        return one_line(str(cause)), cause.exit_code
+    for known in _chain(error):
+        if _is_config_error(known):
+            return one_line(_config_message(known)), 2
+        if isinstance(known, OSError) and (known.filename or known.strerror):
+            where = f"{known.filename}: " if known.filename else ""
+            return one_line(f"{where}{known.strerror or known}"), 2
+        if isinstance(known, MemoryError):
+            return "out of memory (a smaller batch or model, or fewer workers, may fit)", 1
+        if isinstance(known, RecursionError):
+            return "input nested too deeply to read", 2
+    return one_line(f"unexpected {type(error).__name__}: {error} (HRM_TRACEBACK=1 shows where)"), 1
+
+
+def one_line(text: str, limit: int = 600) -> str:
+    lines = [line.strip() for line in str(text).splitlines() if line.strip()]
+    lines = [line for line in lines if not line.startswith(CONFIG_ERROR_NOISE)]
+    joined = "; ".join(lines) or "failed"
+    return joined if len(joined) <= limit else joined[: limit - 3] + "..."
+
+
+def _chain(error: BaseException | None):
+    seen = set()
+    while error is not None and id(error) not in seen:
+        seen.add(id(error))
+        yield error
+        error = error.__cause__ or error.__context__
 
 
 def user_error_in(error: BaseException | None) -> UserError | None:
     """The UserError itself, or one that another error wraps (e.g. Hydra's InstantiationException when a
     constructor refused its arguments)."""
-    seen = set()
-    while error is not None and id(error) not in seen:
-        if isinstance(error, UserError):
-            return error
-        seen.add(id(error))
-        error = error.__cause__ or error.__context__
-    return None
+    return next((e for e in _chain(error) if isinstance(e, UserError)), None)
+
+
+def _is_config_error(error: BaseException) -> bool:
+    from hydra.errors import HydraException, InstantiationException
+    from lightning.fabric.utilities.exceptions import MisconfigurationException
+    from omegaconf.errors import OmegaConfBaseException
+
+    if isinstance(error, InstantiationException):
+        return False  # a constructor failed: what made it fail is further down the chain
+    return isinstance(error, (HydraException, OmegaConfBaseException, MisconfigurationException))
+
+
+def _config_message(error: BaseException) -> str:
+    message = str(error)
+    cause = error.__cause__
+    if cause is not None and str(cause) and str(cause) not in message:
+        message = f"{message}\n{cause}"
+    return message
+
+
+def hydra_errors_in_one_line() -> None:
+    """Hydra reports a config it cannot compose over several lines, a failing run as a traceback, and
+    exits 1 for both; make both read like every other error of the framework (`report`). Hydra has no
+    setting for this: its reporter (`hydra._internal.utils.run_and_report`, which wraps both composing and
+    running) is replaced. HYDRA_FULL_ERROR=1 still shows Hydra's own report."""
+    import hydra._internal.utils as hydra_internals
+
+    hydra_report = hydra_internals.run_and_report
+    if getattr(hydra_report, "one_line", False):
+        return
+
+    def run_and_report(func):
+        if wants_traceback():
+            return hydra_report(func)
+        try:
+            return func()
+        except Exception as error:
+            sys.exit(report(error))
+
+    run_and_report.one_line = True
+    hydra_internals.run_and_report = run_and_report
 
 
 class ArgumentParser(argparse.ArgumentParser):

@@ -9,7 +9,7 @@ from hrm.agent.policy import HRMPolicy
 from hrm.agent.rollout import fixed_policy, play
 from hrm.data.agent_episodes import TEST_SEEDS_START
 from hrm.errors import CheckpointError
-from hrm.modules.policy_rl import TrainingDiverged
+from hrm.errors import TrainingDiverged
 from hrm.training import run
 from hrm.utils.checkpoints import read_checkpoint
 from hrm.utils.compose import compose_train_config
@@ -76,8 +76,9 @@ def test_a_killed_rl_run_resumes_to_the_same_weights(imitation, tmp_path):
 
 
 def test_a_diverging_run_stops_in_one_line_and_keeps_finite_checkpoints(imitation, tmp_path):
-    with pytest.raises(TrainingDiverged, match=r"RL step [1-9]\d*: the .* is (nan|inf|-inf); stopped before"
-                                               r" updating the weights .*the last good checkpoint is kept"):
+    with pytest.raises(TrainingDiverged, match=r"training diverged at step [1-9]\d*: the .* is (nan|inf|-inf|not"
+                                               r" finite).*; stopped before updating the weights; the last good"
+                                               r" checkpoint is kept"):
         run(rl_config(tmp_path, imitation, "trainer.max_steps=20", "model.optimizer.lr=1e12",
                       "model.optimizer.clip_norm=null", "callbacks.last.every_n_train_steps=1"))
     last = read_checkpoint(tmp_path / "checkpoints" / "agent_rl" / "last.ckpt")

@@ -1,0 +1,93 @@
+"""A composed training config checked as data before any work starts (no data read, nothing built).
+
+Every class it names must be one this framework builds (`hrm.registry`); the model's settings are checked
+against the module's signature and its settings dataclasses, the data module's against its signature, and
+the run's own (seed, step and epoch counts, batch sizes) by the table below. Each problem is one line
+naming the setting, e.g. `model.optimizer.lr=-0.001: must be above 0`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from omegaconf import DictConfig, OmegaConf
+
+from hrm.errors import UserError
+from hrm.registry import DATA_MODULES, LIGHTNING_MODULES, allowed_class, check_module_arguments, check_targets
+from hrm.utils.validation import check_arguments, describe_type, matches
+
+# setting: (type, smallest value allowed); a missing setting is left to its default.
+RUN_SETTINGS: dict[str, tuple[Any, float | None]] = {
+    "seed": (int, 0),
+    "trainer.max_steps": (int, -1),
+    "trainer.max_epochs": (int | None, -1),
+    "trainer.min_epochs": (int | None, 0),
+    "trainer.min_steps": (int | None, -1),
+    "trainer.accumulate_grad_batches": (int, 1),
+    "trainer.log_every_n_steps": (int, 1),
+    "trainer.check_val_every_n_epoch": (int | None, 1),
+    "trainer.val_check_interval": (int | float | None, 0),
+    "trainer.gradient_clip_val": (int | float | None, 0),
+    "trainer.num_sanity_val_steps": (int, -1),
+    "trainer.limit_train_batches": (int | float | None, 0),
+    "trainer.limit_val_batches": (int | float | None, 0),
+    "trainer.limit_test_batches": (int | float | None, 0),
+    "trainer.num_nodes": (int, 1),
+    "data.batch_size": (int, 1),
+    "data.eval_batch_size": (int | None, 1),
+    "data.num_workers": (int, 0),
+    "data.num_aug": (int, 0),
+    "data.val_num_aug": (int | None, 0),
+    "data.test_num_aug": (int | None, 0),
+    "data.max_tasks": (int | None, 1),
+    "data.canvas": (int, 1),
+    "data.max_images": (int | None, 1),
+    "crash_at_step": (int | None, 1),
+}
+SEED_LIMIT = 2**32  # what numpy and Lightning's seed_everything accept
+
+
+def plain(section: Any) -> Any:
+    return OmegaConf.to_container(section, resolve=True) if isinstance(section, DictConfig) else section
+
+
+def lookup(cfg: Mapping, dotted: str) -> tuple[bool, Any]:
+    node: Any = cfg
+    for part in dotted.split("."):
+        if not isinstance(node, Mapping) or part not in node:
+            return False, None
+        node = node[part]
+    return True, node
+
+
+def check_run_settings(cfg: Mapping) -> None:
+    for key, (kind, smallest) in RUN_SETTINGS.items():
+        present, value = lookup(cfg, key)
+        if not present:
+            continue
+        if not matches(value, kind):
+            raise UserError(f"{key}={value!r}: expected {describe_type(kind)}")
+        if value is not None and smallest is not None and value < smallest:
+            raise UserError(f"{key}={value!r}: must be at least {smallest}")
+    if not cfg.get("seed", 0) < SEED_LIMIT:
+        raise UserError(f"seed={cfg['seed']}: must be below {SEED_LIMIT}")
+
+
+def settings_of(section: Mapping) -> dict:
+    """A group's constructor arguments: its keys less Hydra's own (`_target_`, `_recursive_`, ...)."""
+    return {key: value for key, value in section.items() if not (key.startswith("_") and key.endswith("_"))}
+
+
+def check_config(cfg: DictConfig) -> None:
+    """Everything `run` will build from `cfg`, checked before it builds anything."""
+    container = plain(cfg)
+    check_targets(container)
+    check_run_settings(container)
+    model, data = container.get("model"), container.get("data")
+    if isinstance(model, Mapping):
+        module_class = allowed_class(model.get("_target_"), LIGHTNING_MODULES, "model")
+        check_module_arguments(module_class, settings_of(model), "model", before_data=True)
+    if isinstance(data, Mapping):
+        data_class = allowed_class(data.get("_target_"), DATA_MODULES, "data")
+        check_arguments(data_class, settings_of(data), "data")

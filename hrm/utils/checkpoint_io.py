@@ -1,0 +1,52 @@
+"""How every checkpoint reaches the disk: whole or not at all, finite, and loudly when it cannot.
+
+Lightning's own writer stages the file in TMPDIR and moves it into place: across filesystems that move is
+a copy, which a kill can cut short (a 0-byte `last.ckpt`), and it ignores a PermissionError (no checkpoint,
+exit 0). This one writes beside the target, flushes, renames (`hrm.utils.io.atomic_path`), refuses
+weights that are NaN or infinite (the last good checkpoint stays), and turns a write that fails into one
+line naming the file.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any
+
+import torch
+from lightning.fabric.plugins import TorchCheckpointIO
+
+from hrm.errors import TrainingDiverged, UserError
+from hrm.utils.io import atomic_path
+
+
+class CheckpointWriteError(UserError):
+    """A checkpoint could not be written (permissions, a read-only or full disk)."""
+
+
+def first_non_finite(state: dict[str, Any]) -> str | None:
+    """The name of the first floating tensor in `state` holding a NaN or an infinity, or None."""
+    for name, value in state.items():
+        if isinstance(value, torch.Tensor) and value.is_floating_point():
+            if value.is_sparse:
+                value = value._values()
+            if value.numel() and not bool(torch.isfinite(value).all()):
+                return name
+        elif isinstance(value, float) and not math.isfinite(value):
+            return name
+    return None
+
+
+class AtomicCheckpointIO(TorchCheckpointIO):
+    def save_checkpoint(self, checkpoint: dict[str, Any], path, storage_options: Any | None = None) -> None:
+        path = Path(path)
+        bad = first_non_finite(checkpoint.get("state_dict") or {})
+        if bad is not None:
+            step = checkpoint.get("global_step", "?")
+            raise TrainingDiverged(f"step {step}: {bad} is NaN or infinite; not writing {path} (the last good"
+                                   " checkpoint is kept); lower model.optimizer.lr or check the data")
+        try:
+            with atomic_path(path) as tmp:
+                torch.save(checkpoint, tmp)
+        except OSError as error:
+            raise CheckpointWriteError(f"{path}: cannot write the checkpoint ({error.strerror or error})") from None
