@@ -8,15 +8,14 @@ metrics (it failed) is listed as such.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
-import yaml
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
 
 from hrm.training import headline_metrics
+from hrm.utils.files import read_json, read_yaml
 from hrm.utils.io import atomic_write_json
 
 MAX_METRIC_COLUMNS = 8  # the table stays readable; summary.json holds every metric
@@ -27,8 +26,11 @@ def read_jobs(sweep_dir: Path) -> list[dict[str, Any]]:
     jobs = []
     for job_dir in sorted((p for p in sweep_dir.iterdir() if p.is_dir() and p.name.isdigit()), key=lambda p: int(p.name)):
         overrides_file, metrics_file = job_dir / ".hydra" / "overrides.yaml", job_dir / "metrics.json"
-        overrides = yaml.safe_load(overrides_file.read_text()) if overrides_file.is_file() else []
-        metrics = json.loads(metrics_file.read_text()) if metrics_file.is_file() else None
+        overrides = read_yaml(overrides_file, list) if overrides_file.is_file() else []
+        metrics = read_json(metrics_file, "metrics file") if metrics_file.is_file() else None
+        overrides = [o for o in overrides if isinstance(o, str)]
+        metrics = {k: v for k, v in metrics.items() if isinstance(v, (int, float)) and not isinstance(v, bool)} \
+            if isinstance(metrics, dict) else None
         jobs.append({"job": int(job_dir.name), "dir": str(job_dir),
                      "overrides": dict(o.split("=", 1) for o in overrides if "=" in o), "metrics": metrics})
     return jobs

@@ -18,12 +18,13 @@ import sys
 from pathlib import Path
 
 from hrm.agent.oracle import explain, oracle_action
-from hrm.agent.schema import ACTIONS, check_fields, parse_json, validate_state
+from hrm.agent.schema import ACTIONS, check_fields, validate_state
 from hrm.agent.teacher import BootstrapTeacher
 from hrm.agent.text import state_to_text
 from hrm.agent.world import AgentWorld
 from hrm.errors import DataFormatError, UserError
 from hrm.utils.cli import ArgumentParser, int_at_least, one_line_errors
+from hrm.utils.files import read_json
 from hrm.utils.io import atomic_write_text
 
 SCENARIO_FIELDS = {"id": (str, False), "state": (dict, True), "optimal_action": (str, True),
@@ -31,10 +32,7 @@ SCENARIO_FIELDS = {"id": (str, False), "state": (dict, True), "optimal_action": 
 
 
 def load_scenarios(path: str | Path) -> list[dict]:
-    path = Path(path)
-    if not path.is_file():
-        raise DataFormatError(f"{path}: no such scenario file")
-    data = parse_json(path.read_text(encoding="utf-8"), str(path))
+    data = read_json(path, "scenario file")
     if not isinstance(data, dict) or not isinstance(data.get("scenarios"), list) or not data["scenarios"]:
         raise DataFormatError(f"{path}: expected an object with a non-empty \"scenarios\" list")
     scenarios = []

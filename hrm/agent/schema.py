@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from hrm.errors import DataFormatError
+from hrm.utils.files import parse_json, read_text
 
 ACTIONS = ("web_search", "ask_human", "propose_improvement", "idle")
 STATUSES = ("completed", "approved", "pending_approval", "already_pending", "failed")
@@ -111,24 +112,13 @@ def validate_example(example: Any, where: str) -> dict:
     }
 
 
-def parse_json(text: str, where: str) -> Any:
-    """json.loads, or a DataFormatError naming `where`, the line and the column."""
-    try:
-        return json.loads(text)
-    except json.JSONDecodeError as error:
-        problem = f"{error.msg} at line {error.lineno} column {error.colno}"
-        raise DataFormatError(f"{where}: not valid JSON: {problem}") from None
-
-
 def load_examples(path: str | Path) -> list[dict]:
     """Read and validate a decision log (`.json` as the seeds wrote it, or `.jsonl`).
 
     A `.jsonl` whose last line was cut off by a kill mid-write loses that one example (with a warning);
     every other malformed line is an error."""
     path = Path(path)
-    if not path.is_file():
-        raise DataFormatError(f"{path}: no such decision log")
-    text = path.read_text(encoding="utf-8")
+    text = read_text(path, "decision log")
     if not text.strip():
         raise DataFormatError(f"{path}: the file is empty (expected {{\"examples\": [...]}} or JSON lines)")
     if path.suffix == ".jsonl":
@@ -160,7 +150,7 @@ def _load_json_lines(path: Path, text: str) -> list[dict]:
         try:
             where = f"{path}: example {len(examples)} (line {len(lines)})"
             examples.append(validate_example(json.loads(torn), where))
-        except json.JSONDecodeError:
+        except (json.JSONDecodeError, RecursionError):
             warnings.warn(f"{path}: dropped a last line cut off mid-write (line {len(lines)})", stacklevel=2)
     return examples
 

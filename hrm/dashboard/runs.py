@@ -8,15 +8,15 @@ that only `wandb sync` reads). A sweep dir holds one run dir per job (`0/`, `1/`
 from __future__ import annotations
 
 import csv
-import json
+import io
 import math
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import yaml
-
 from hrm.errors import DataFormatError, UserError
 from hrm.sweeps import read_jobs
+from hrm.utils.files import read_json, read_text, read_yaml
 
 HISTORY = Path("csv") / "metrics.csv"
 PICTURES = (Path("arc_eval") / "pictures" / "contact_sheet.png", Path("arc_eval") / "halting.png")
@@ -40,8 +40,11 @@ def find_runs(root: Path) -> list[Path]:
     """`root` itself when it is a run dir, else every run dir beneath it (a sweep's jobs in job order)."""
     if is_run_dir(root):
         return [root]
-    found = {path.parent for path in root.glob("**/metrics.json")}
-    found |= {path.parent.parent for path in root.glob("**/csv/metrics.csv")}
+    found = set()
+    for folder, dirs, files in os.walk(root):  # links to dirs are not followed: a loop cannot make it endless
+        folder = Path(folder)
+        if "metrics.json" in files or (folder.name == "csv" and "metrics.csv" in files):
+            found.add(folder.parent if folder.name == "csv" else folder)
     in_order = lambda path: [(0, int(part), "") if part.isdigit() else (1, 0, part) for part in path.parts]  # noqa: E731
     return sorted((path for path in found if ".submitit" not in path.parts), key=in_order)
 
@@ -49,18 +52,20 @@ def find_runs(root: Path) -> list[Path]:
 def read_history(path: Path) -> dict[str, list[tuple[float, float]]]:
     """Lightning's CSVLogger file: one row per logging call, a column per metric, blanks elsewhere."""
     history: dict[str, list[tuple[float, float]]] = {}
-    with open(path, newline="") as handle:
-        rows = csv.DictReader(handle)
+    rows = csv.DictReader(io.StringIO(read_text(path, "metrics file"), newline=""))
+    try:
         if rows.fieldnames is None or "step" not in rows.fieldnames:
             raise DataFormatError(f"{path}: not a Lightning metrics.csv (no 'step' column)")
         for line, row in enumerate(rows, start=2):
             step = _number(path, line, "step", row["step"])
             for key, text in row.items():
-                if key in ("step", "epoch") or text in ("", None):
+                if key in ("step", "epoch", None) or text in ("", None) or not isinstance(text, str):
                     continue
                 value = _number(path, line, key, text)
                 if math.isfinite(value):
                     history.setdefault(key, []).append((step, value))
+    except csv.Error as error:
+        raise DataFormatError(f"{path}: not a CSV file ({error})") from None
     return history
 
 
@@ -75,13 +80,18 @@ def read_run(run_dir: Path) -> Run:
     history = read_history(run_dir / HISTORY) if (run_dir / HISTORY).is_file() else {}
     final = {}
     if (run_dir / "metrics.json").is_file():
-        try:
-            final = json.loads((run_dir / "metrics.json").read_text())
-        except json.JSONDecodeError as error:
-            raise DataFormatError(f"{run_dir / 'metrics.json'}: not JSON ({error})") from None
+        final = read_metrics(run_dir / "metrics.json")
     pictures = [run_dir / p for p in PICTURES if (run_dir / p).is_file()]
     pictures += sorted((run_dir / TASK_PICTURES).glob("*.png"))
     return Run(run_dir, run_name(run_dir), history, final, pictures)
+
+
+def read_metrics(path: Path) -> dict[str, float]:
+    """A run's metrics.json: names to numbers (anything else in it is left out)."""
+    data = read_json(path, "metrics file")
+    if not isinstance(data, dict):
+        raise DataFormatError(f"{path}: expected an object of metric names and values, got a {type(data).__name__}")
+    return {str(k): float(v) for k, v in data.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
 
 
 def run_name(run_dir: Path) -> str:
@@ -89,15 +99,16 @@ def run_name(run_dir: Path) -> str:
     config, overrides = run_dir / ".hydra" / "config.yaml", run_dir / ".hydra" / "overrides.yaml"
     name = run_dir.name
     if config.is_file():
-        name = (yaml.safe_load(config.read_text()) or {}).get("experiment_name", name)
+        name = str(read_yaml(config, dict).get("experiment_name", name))
     if overrides.is_file():
-        name += "  " + " ".join(yaml.safe_load(overrides.read_text()) or [])
+        name += "  " + " ".join(str(o) for o in read_yaml(overrides, list))
     return name.strip()
 
 
 def optimized_metric(run_dir: Path) -> str | None:
     config = run_dir / ".hydra" / "config.yaml"
-    return (yaml.safe_load(config.read_text()) or {}).get("optimized_metric") if config.is_file() else None
+    metric = read_yaml(config, dict).get("optimized_metric") if config.is_file() else None
+    return metric if isinstance(metric, str) else None
 
 
 def read_sweep(sweep_dir: Path) -> list[dict] | None:

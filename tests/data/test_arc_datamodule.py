@@ -41,7 +41,7 @@ TOO_BIG = {"input": [[0] * 31] * 31, "output": [[1]]}
 @pytest.mark.parametrize(
     "content, problem",
     [
-        ('{"train": [{"input": [[1]],\n "output": [[1]]}', "not valid JSON (Expecting ',' delimiter at line 2,"),
+        ('{"train": [{"input": [[1]],\n "output": [[1]]}', "not valid JSON: Expecting ',' delimiter at line 2 "),
         ({"train": [RAGGED], "test": [_pair()]}, "train pair 0 input: row 1 has 1 cells"),
         ({"train": [_pair()], "test": [COLOUR_10]}, "test pair 0 output: colour 10 at (0, 1)"),
         ({"train": [_pair(), TOO_BIG], "test": [_pair()]}, "train pair 1 input: grid is 31x31"),
