@@ -17,7 +17,6 @@ phases (e.g. `debug=tiny`, `trainer.max_epochs=5`).
 
 from __future__ import annotations
 
-import json
 import math
 import sys
 from pathlib import Path
@@ -29,6 +28,7 @@ from hrm.errors import UserError
 from hrm.training import run as run_training
 from hrm.utils.cli import ArgumentParser, int_at_least, one_line_errors
 from hrm.utils.compose import compose_train_config
+from hrm.utils.files import read_json
 from hrm.utils.io import atomic_write_json
 
 PHASES = ("collect", "imitate", "switch", "rl")
@@ -47,8 +47,11 @@ class Autopilot:
         self.state_path = self.out / STATE
         self.settings = {"examples": examples, "steps": steps, "seed": seed, "overrides": overrides, "switch": switch}
         self.done: dict[str, dict] = {}
-        if self.state_path.is_file():
-            saved = json.loads(self.state_path.read_text())
+        if self.state_path.exists():
+            saved = read_json(self.state_path, "autopilot state file")
+            if not isinstance(saved, dict) or not isinstance(saved.get("phases"), dict) or \
+                    not all(isinstance(v, dict) for v in saved["phases"].values()):
+                raise UserError(f"{self.state_path}: not an autopilot's state file; give another --out")
             if saved.get("settings") != self.settings:
                 raise UserError(f"{self.state_path}: an autopilot with {saved.get('settings')} ran here; rerun it"
                                 " with the same settings to resume, or give another --out")

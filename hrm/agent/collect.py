@@ -25,7 +25,10 @@ from hrm.agent.teacher import BootstrapTeacher
 from hrm.agent.world import AgentWorld
 from hrm.errors import UserError
 from hrm.utils.cli import ArgumentParser, int_at_least, one_line_errors
+from hrm.utils.files import read_json
+from hrm.utils.io import atomic_write_json
 
+COLLECTED_BY = "hrm.agent.collect"  # in every log's settings: what --force may replace
 POLICIES = ("teacher", "oracle", "random")
 TEACHERS = ("bootstrap", "gpt2")
 
@@ -84,8 +87,13 @@ def collect(out: str | Path, episodes: int, steps: int, seed: int, policy: str =
     out = Path(out)
     if out.suffix not in (".json", ".jsonl"):
         raise UserError(f"{out}: the log must be a .json or .jsonl file")
-    if out.suffix == ".json" and out.exists() and not force:
-        raise UserError(f"{out}: exists; pass --force to replace it (or write to another file)")
+    settings = {"collected_by": COLLECTED_BY, "episodes": episodes, "steps": steps, "seed": seed, "policy": policy}
+    if policy == "teacher" and teacher != "bootstrap":
+        settings.update(teacher=teacher, lm=str(lm))
+    if out.suffix == ".json":
+        check_replaceable(out, force)
+    else:
+        check_continuation(out, settings)
     total = episodes * steps
     collector = TrainingDataCollector(out if out.suffix == ".jsonl" else None)
     already = len(collector)  # a .jsonl log from an interrupted run of the same command
@@ -98,12 +106,50 @@ def collect(out: str | Path, episodes: int, steps: int, seed: int, policy: str =
         if index >= already:
             collector.add_example(**example)
     if out.suffix == ".json":
-        metadata = {"collected_by": "hrm.agent.collect", "episodes": episodes, "steps": steps, "seed": seed,
-                    "policy": policy}
-        if policy == "teacher" and teacher != "bootstrap":
-            metadata.update(teacher=teacher, lm=str(lm))
-        collector.save(out, metadata)
+        collector.save(out, settings)
     return out
+
+
+def settings_file(log: Path) -> Path:
+    """Beside a `.jsonl` log: the settings it is being collected with, so a rerun continues only the same
+    collection."""
+    return log.with_name(log.name + ".settings.json")
+
+
+def check_continuation(log: Path, settings: dict) -> None:
+    """A `.jsonl` log grows only with the collection it was started with (a rerun after a kill); a new log
+    records its settings first."""
+    if log.exists() and (not log.is_file() or log.stat().st_size > 0):
+        recorded = settings_file(log)
+        if not recorded.is_file():
+            raise UserError(f"{log}: holds decisions this command did not start (no {recorded.name}); not adding"
+                            " to it (write to another file)")
+        saved = read_json(recorded, "collection settings file")
+        if saved != settings:
+            differ = sorted(k for k in {*settings, *(saved if isinstance(saved, dict) else {})}
+                            if not isinstance(saved, dict) or saved.get(k) != settings.get(k))
+            shown = ", ".join(f"{k}={saved.get(k) if isinstance(saved, dict) else None!r} there, {settings.get(k)!r}"
+                              f" here" for k in differ)
+            raise UserError(f"{log}: collected with other settings ({shown}); rerun with the same settings to"
+                            " continue it, or write to another file")
+        return
+    atomic_write_json(settings_file(log), settings)
+
+
+def check_replaceable(out: Path, force: bool) -> None:
+    """A `.json` log may be new, or (with --force) one this command wrote before; any other file stays."""
+    if not out.exists() and not out.is_symlink():
+        return
+    if not force:
+        raise UserError(f"{out}: exists; pass --force to replace it (or write to another file)")
+    try:
+        data = read_json(out, "decision log")
+    except UserError:
+        data = None
+    metadata = data.get("metadata") if isinstance(data, dict) else None
+    if out.is_symlink() or not isinstance(metadata, dict) or metadata.get("collected_by") != COLLECTED_BY:
+        raise UserError(f"{out}: was not written by hrm.agent.collect; --force replaces only such logs, so it"
+                        " stays as it is (write to another file)")
 
 
 def main(argv: list[str] | None = None) -> int:

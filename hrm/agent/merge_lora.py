@@ -21,10 +21,11 @@ from hrm.data.scenarios import SHIPPED_SCENARIOS
 from hrm.data.tokenizers import gpt2_tokenizer_dir
 from hrm.errors import UserError
 from hrm.models.gpt2_lora import pack
-from hrm.utils.io import replace_dir
+from hrm.utils.io import atomic_write_json, replace_dir
 from hrm.utils.checkpoints import read_checkpoint
 from hrm.utils.cli import ArgumentParser, one_line_errors
 
+MARKER = "merged_by_hrm.json"  # marks a folder this tool wrote: the only kind --force replaces
 CHECKED_PROMPTS = 16  # x ~95 positions x 50,257 logits: ~300 MB of fp32 per model
 
 
@@ -46,8 +47,7 @@ def merge_checkpoint(checkpoint: str | Path, out: str | Path, tolerance: float =
 
     transformers_logging.disable_progress_bar()
     out = Path(out)
-    if out.exists() and not force:
-        raise UserError(f"{out}: exists; pass --force to replace it (or write to another folder)")
+    check_replaceable(out, force)
     module = GPT2LoRAModule.from_checkpoint(read_checkpoint(checkpoint), str(checkpoint)).eval()
     prompts = module.prompts
     texts = [state_to_text(s["state"]) for s in load_scenarios(scenarios)[:CHECKED_PROMPTS]]
@@ -65,9 +65,23 @@ def merge_checkpoint(checkpoint: str | Path, out: str | Path, tolerance: float =
     def write(folder: Path) -> None:
         merged.save_pretrained(folder)
         tokenizer.save_pretrained(folder)
+        atomic_write_json(folder / MARKER, {"written_by": "hrm.agent.merge_lora", "checkpoint": str(checkpoint)})
 
     replace_dir(out, write)
     return difference
+
+
+def check_replaceable(out: Path, force: bool) -> None:
+    """`out` may be new, or (with --force) a folder this tool wrote before; anything else is the user's."""
+    if not out.exists() and not out.is_symlink():
+        return
+    if out.is_symlink() or not out.is_dir():
+        raise UserError(f"{out}: exists and is not a merged-model folder; not replacing it (give another --out)")
+    if not force:
+        raise UserError(f"{out}: exists; pass --force to replace it (or write to another folder)")
+    if not (out / MARKER).is_file():
+        raise UserError(f"{out}: was not written by hrm.agent.merge_lora (no {MARKER}); --force replaces only"
+                        " such folders, so it stays as it is (give another --out)")
 
 
 def main(argv: list[str] | None = None) -> int:

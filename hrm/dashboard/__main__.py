@@ -8,7 +8,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from hrm.dashboard.page import render_page, sweep_metric, sweep_section
+from hrm.dashboard.page import GENERATOR_TAG, render_page, sweep_metric, sweep_section
 from hrm.dashboard.runs import check_dir, find_runs, optimized_metric, read_run, read_sweep
 from hrm.errors import UserError
 from hrm.utils.cli import ArgumentParser, one_line_errors
@@ -24,7 +24,20 @@ def build(folder: Path, out: Path | None = None) -> Path:
     jobs = read_sweep(folder)
     sweep = sweep_section(jobs, sweep_metric(jobs, optimized_metric(run_dirs[0]))) if jobs else ""
     out = out or folder / "dashboard.html"
+    check_replaceable(out)
     return atomic_write_text(out, render_page(f"HRM dashboard: {folder}", runs, sweep))
+
+
+def check_replaceable(out: Path) -> None:
+    """`out` may be new, or a page this tool wrote before; any other file is the user's and stays."""
+    if not out.exists() and not out.is_symlink():
+        return
+    if out.is_symlink() or not out.is_file():
+        raise UserError(f"{out}: exists and is not a dashboard page; not replacing it (give another --out)")
+    with open(out, "rb") as handle:
+        head = handle.read(4096)
+    if GENERATOR_TAG.encode() not in head:
+        raise UserError(f"{out}: exists and was not written by hrm.dashboard; not replacing it (give another --out)")
 
 
 def main(argv: list[str] | None = None) -> int:

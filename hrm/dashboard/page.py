@@ -22,6 +22,9 @@ img.picture { max-width: 520px; margin: 6px; border: 1px solid #ddd; image-rende
 """
 
 
+# Marks a page this tool wrote: the only kind of existing file --out may replace.
+GENERATOR_TAG = '<meta name="generator" content="hrm.dashboard">'
+
 def curve_groups(history: dict[str, list]) -> dict[str, dict[str, list]]:
     """The loss and accuracy curves, one chart per quantity: train/loss and val/loss share "loss"."""
     groups: dict[str, dict[str, list]] = {}
@@ -103,5 +106,5 @@ def sweep_section(jobs: list[dict], metric: str | None) -> str:
 
 def render_page(title: str, runs: list[Run], sweep: str = "") -> str:
     body = "\n".join([sweep, *(run_section(run) for run in runs)])
-    return (f'<!doctype html>\n<html lang="en"><head><meta charset="utf-8"><title>{escape(title)}</title>'
+    return (f'<!doctype html>\n<html lang="en"><head><meta charset="utf-8">{GENERATOR_TAG}<title>{escape(title)}</title>'
             f"<style>{STYLE}</style></head>\n<body><h1>{escape(title)}</h1>\n{body}\n</body></html>\n")

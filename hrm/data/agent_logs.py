@@ -11,7 +11,6 @@ teacher in the simulator (`python -m hrm.agent.collect`), deterministically: a f
 
 from __future__ import annotations
 
-import json
 import logging
 import random
 from pathlib import Path
@@ -26,6 +25,7 @@ from hrm.agent.world import calculate_reward
 from hrm.data.sampling import ResumableSampling
 from hrm.data.scenarios import ScenarioDataModule
 from hrm.errors import UserError
+from hrm.utils.files import read_json
 
 log = logging.getLogger(__name__)
 
@@ -70,9 +70,12 @@ class AgentLogDataModule(ResumableSampling, L.LightningDataModule):
         if self.collect_settings is None or self.path.suffix != ".json":
             return
         try:
-            metadata = json.loads(self.path.read_text()).get("metadata") or {}
-        except (json.JSONDecodeError, AttributeError):
+            data = read_json(self.path, "decision log")
+        except UserError:
             return  # load_examples reports a malformed file with its line and column
+        metadata = data.get("metadata") if isinstance(data, dict) else None
+        if not isinstance(metadata, dict):
+            return
         asked = {"policy": "teacher", **self.collect_settings}
         made = {key: metadata.get(key) for key in asked}
         if metadata.get("collected_by") == "hrm.agent.collect" and made != asked:

@@ -26,6 +26,7 @@ from hrm.data.augment import Augmentation, Variants, dihedral, random_offset
 from hrm.data.grids import VOCAB_SIZE, encode_grid, labels_from_tokens
 from hrm.data.sampling import ResumableSampling
 from hrm.errors import UserError
+from hrm.modules.losses import IGNORE_LABEL
 
 log = logging.getLogger(__name__)
 SPLITS = ("hrm", "holdout")
@@ -60,20 +61,25 @@ class ARCDataset(Dataset):
         return self.sample_variant.nbytes + self.sample_pair.nbytes + self.pair_index.nbytes
 
     def _sample(self, i: int):
-        """(variant, pair, augmented input, augmented output, offset) of sample i."""
+        """(variant, pair, augmented input, augmented output or None where it is unknown, offset) of sample i."""
         v, p = int(self.sample_variant[i]), int(self.sample_pair[i])
         k, lut = int(self.variants.dihedral[v]), self.variants.colour_perm[v]
-        inp, out = (dihedral(lut[g], k) for g in self.grids[p])
+        inp, out = (None if g is None else dihedral(lut[g], k) for g in self.grids[p])
         offset = (0, 0)
         if self.translate:
-            offset = random_offset(np.random.default_rng([self.seed, i]), (inp.shape, out.shape), self.canvas)
+            shapes = (inp.shape,) if out is None else (inp.shape, out.shape)
+            offset = random_offset(np.random.default_rng([self.seed, i]), shapes, self.canvas)
         return v, p, inp, out, offset
 
     def __getitem__(self, i: int) -> dict[str, torch.Tensor]:
         v, _, inp, out, offset = self._sample(i)
+        # A test input whose output the file does not give is still predicted (for submission.json); with
+        # every label ignored, it is never scored.
+        labels = np.full(self.canvas * self.canvas, IGNORE_LABEL, np.int64) if out is None else \
+            labels_from_tokens(encode_grid(out, self.canvas, offset))
         return {
             "inputs": torch.from_numpy(encode_grid(inp, self.canvas, offset).astype(np.int64)),
-            "labels": torch.from_numpy(labels_from_tokens(encode_grid(out, self.canvas, offset))),
+            "labels": torch.from_numpy(labels),
             "puzzle_identifiers": torch.tensor(v + 1, dtype=torch.int64),
             "sample_index": torch.tensor(i, dtype=torch.int64),
         }
@@ -189,10 +195,12 @@ class ARCDataModule(ResumableSampling, L.LightningDataModule):
             pairs = [[(j, inp, out) for j, (inp, out) in enumerate(p) if out is not None] for p in pairs]
             return ARCDataset(tasks, variants, pairs, variants.count, self.canvas, self.translate, self.seed)
 
-        # val/test: held-out test pairs with a known output (pair index = index in task.test), shown under
-        # a prefix of each task's training variants (identity first), so they carry trained puzzle ids.
+        # val/test: held-out test pairs (pair index = index in task.test), shown under a prefix of each task's
+        # training variants (identity first), so they carry trained puzzle ids. Validation needs the answer;
+        # the test stage also predicts test inputs whose output is unknown, for submission.json.
         pairs = [
-            [(j, inp, out) for j, (inp, out) in enumerate(task.test) if out is not None] if held_out(t) else []
+            [(j, inp, out) for j, (inp, out) in enumerate(task.test) if out is not None or split == "test"]
+            if held_out(t) else []
             for t, task in enumerate(tasks)
         ]
         extra = self.val_num_aug if split == "val" else self.test_num_aug

@@ -19,6 +19,7 @@ from hrm.evaluation.halting import SegmentCurve
 from hrm.evaluation.pictures import render_all
 from hrm.evaluation.scoring import score, truths_from_tasks, write_per_task_csv, write_submission
 from hrm.evaluation.voting import Prediction, attempts_for_pairs, count_variants, vote
+from hrm.modules.losses import IGNORE_LABEL
 
 
 class ARCEvaluation(L.Callback):
@@ -48,8 +49,10 @@ class ARCEvaluation(L.Callback):
             task_id, test_index, augmentation, _ = datamodule.describe("test", sample_index)
             self.predictions.append(Prediction(task_id, test_index, augmentation, tokens[row],
                                                float(q_halt[row]), int(steps[row])))
-        self.correct_by_segment.append(outputs["exact_by_segment"].cpu().numpy())
-        self.halted_at.append(steps)
+        # Only rows whose answer is known count towards the accuracy-by-segments curve.
+        known = (batch["labels"] != IGNORE_LABEL).any(-1).cpu().numpy()
+        self.correct_by_segment.append(outputs["exact_by_segment"].cpu().numpy()[known])
+        self.halted_at.append(steps[known])
 
     def on_test_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         if not self.predictions:
@@ -58,6 +61,7 @@ class ARCEvaluation(L.Callback):
         evaluated = {p.task_id for p in self.predictions}
         tasks = [task for task in datamodule.test_dataset.tasks if task.id in evaluated]
         truths = truths_from_tasks(tasks)
+        unscored = len({(p.task_id, p.test_index) for p in self.predictions} - set(truths))
         candidates = vote(self.predictions, datamodule.canvas)
         scores, rows = score(candidates, truths, count_variants(self.predictions))
         attempts = attempts_for_pairs(candidates)
@@ -81,6 +85,7 @@ class ARCEvaluation(L.Callback):
             "arc/all_correct@2": scores.all_correct_at_2,
             "arc/num_tasks": float(scores.num_tasks),
             "arc/num_test_outputs": float(scores.num_test_outputs),
+            "arc/num_unscored_test_inputs": float(unscored),
             "arc/num_variants": float(scores.num_variants),
             "arc/mean_segments": curve.mean_segments,
         }
@@ -96,7 +101,9 @@ class ARCEvaluation(L.Callback):
             f"all-correct@2 {scores.all_correct_at_2:.4f} (ARC Prize rule; all-correct is HRM's stricter one) "
             f"over {scores.num_tasks} tasks, {scores.num_test_outputs} test outputs, "
             f"{scores.num_variants} augmented variants; mean segments {curve.mean_segments:.2f}\n"
-            f"  files: {self.output_dir}/submission.json, per_task.csv, halting.csv/png"
+            + (f"  {unscored} test inputs without a known output: answered in submission.json, not scored\n"
+               if unscored else "")
+            + f"  files: {self.output_dir}/submission.json, per_task.csv, halting.csv/png"
             + (f", pictures/ ({len(pictures)} tasks)" if pictures else "")
         )
 

@@ -165,7 +165,11 @@ def load_adapter(base: PreTrainedModel, adapter_dir: str, trainable: bool) -> Pe
     """An adapter saved by `save_pretrained`, on `base` (loaded adapters are frozen unless `trainable`)."""
     if not os.path.isfile(os.path.join(adapter_dir, "adapter_config.json")):
         raise UserError(f"{adapter_dir}: no adapter here (adapter_config.json missing)")
-    return PeftModel.from_pretrained(base, adapter_dir, is_trainable=trainable)
+    try:
+        # peft reads the JSON config and the weights (safetensors, or a .bin with torch.load's weights_only)
+        return PeftModel.from_pretrained(base, adapter_dir, is_trainable=trainable)
+    except Exception as error:  # peft raises many kinds for a foreign or damaged dir: all mean "not loadable"
+        raise UserError(f"{adapter_dir}: not an adapter for this model ({_first_line(error)[:200]})") from None
 
 
 class ActionPrompts:
