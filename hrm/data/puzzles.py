@@ -21,6 +21,7 @@ from torch.utils.data import DataLoader, Dataset
 from hrm.data import maze, sudoku
 from hrm.data.sampling import ResumableSampling
 from hrm.errors import UserError
+from hrm.modules.losses import IGNORE_LABEL
 from hrm.utils.io import atomic_path
 
 log = logging.getLogger(__name__)
@@ -118,13 +119,32 @@ class GridPuzzleDataModule(ResumableSampling, L.LightningDataModule):
         name = self.cache_name(split, count, seed)
         path = self.data_dir / name if (self.data_dir and name) else None
         if path is not None and path.is_file():
-            with np.load(path) as saved:
-                return saved["inputs"], saved["labels"]
+            cached = self._read_cache(path, count)
+            if cached is not None:
+                return cached
         inputs, labels = self.build(split, count, seed)
         if path is not None:
             with atomic_path(path) as tmp:
                 with open(tmp, "wb") as handle:
                     np.savez(handle, inputs=inputs, labels=labels)
+        return inputs, labels
+
+    def _read_cache(self, path: Path, count: int) -> tuple[np.ndarray, np.ndarray] | None:
+        """A split cached by an earlier run, checked as data (no pickle; integer tokens of this task's
+        vocabulary, `count` rows of seq_len); None, so that it is built again, if it is anything else."""
+        try:
+            with np.load(path, allow_pickle=False) as saved:
+                inputs, labels = np.asarray(saved["inputs"]), np.asarray(saved["labels"])
+        except Exception as error:  # zip, npy or key errors: a damaged or foreign file
+            log.warning("%s: unreadable cache (%s); building the split again", path, type(error).__name__)
+            return None
+        fits = (inputs.shape == labels.shape and inputs.ndim == 2 and inputs.shape[0] <= count
+                and inputs.shape[1] == self.seq_len and inputs.dtype.kind in "iu" and labels.dtype.kind in "iu"
+                and bool(((inputs >= 0) & (inputs < self.vocab_size)).all())
+                and bool((((labels >= 0) & (labels < self.vocab_size)) | (labels == IGNORE_LABEL)).all()))
+        if not fits:
+            log.warning("%s: cache does not hold this task's puzzles; building the split again", path)
+            return None
         return inputs, labels
 
     def train_dataloader(self) -> DataLoader:

@@ -9,6 +9,7 @@ line naming the file.
 
 from __future__ import annotations
 
+import io
 import math
 from pathlib import Path
 from typing import Any
@@ -17,7 +18,7 @@ import torch
 from lightning.fabric.plugins import TorchCheckpointIO
 
 from hrm.errors import TrainingDiverged, UserError
-from hrm.utils.io import atomic_path
+from hrm.utils.io import atomic_write_bytes
 
 
 class CheckpointWriteError(UserError):
@@ -45,8 +46,9 @@ class AtomicCheckpointIO(TorchCheckpointIO):
             step = checkpoint.get("global_step", "?")
             raise TrainingDiverged(f"step {step}: {bad} is NaN or infinite; not writing {path} (the last good"
                                    " checkpoint is kept); lower model.optimizer.lr or check the data")
+        buffer = io.BytesIO()  # serialised first: torch.save reports a failed write as a bare RuntimeError
+        torch.save(checkpoint, buffer)
         try:
-            with atomic_path(path) as tmp:
-                torch.save(checkpoint, tmp)
+            atomic_write_bytes(path, buffer.getbuffer())
         except OSError as error:
             raise CheckpointWriteError(f"{path}: cannot write the checkpoint ({error.strerror or error})") from None

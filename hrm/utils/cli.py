@@ -62,9 +62,27 @@ def describe(error: BaseException) -> tuple[str, int]:
 
 
 def one_line(text: str, limit: int = 600) -> str:
-    lines = [line.strip() for line in str(text).splitlines() if line.strip()]
-    lines = [line for line in lines if not line.startswith(CONFIG_ERROR_NOISE)]
-    joined = "; ".join(lines) or "failed"
+    """A multi-line message as one line: a sentence runs on, a list under a "...:" header becomes
+    "header: a, b, c", other lines are joined by "; "; Hydra's search path is left out."""
+    parts: list[str] = []
+    listing = False
+    for line in (line.strip() for line in str(text).splitlines()):
+        if not line or line.startswith(CONFIG_ERROR_NOISE):
+            continue
+        if line.startswith("Config search path"):
+            break
+        if parts and parts[-1].endswith(":"):
+            parts[-1] += " " + line
+            listing = " " not in line
+        elif parts and listing and " " not in line:
+            parts[-1] += ", " + line
+        elif parts and parts[-1].endswith("."):
+            parts[-1] += " " + line
+            listing = False
+        else:
+            parts.append(line)
+            listing = False
+    joined = "; ".join(parts) or "failed"
     return joined if len(joined) <= limit else joined[: limit - 3] + "..."
 
 

@@ -32,16 +32,16 @@ def check_regular_file(path: str | os.PathLike, what: str = "file") -> os.stat_r
         info = path.stat()  # follows links: a loop or a dangling link fails here
     except OSError as error:
         if error.errno == errno.ELOOP:
-            raise DataFormatError(f"{path}: a symbolic link that loops back on itself, not a {what}") from None
+            raise DataFormatError(f"{path}: a symbolic link that loops back on itself ({what} expected)") from None
         if error.errno == errno.ENOENT and path.is_symlink():
             raise DataFormatError(f"{path}: a symbolic link to a missing file ({os.readlink(path)})") from None
         if error.errno == errno.ENOENT:
             raise DataFormatError(f"{path}: no such {what}") from None
         raise DataFormatError(f"{path}: cannot read it ({error.strerror or error})") from None
     if stat.S_ISDIR(info.st_mode):
-        raise DataFormatError(f"{path}: a directory, not a {what}")
+        raise DataFormatError(f"{path}: a directory, not a file ({what} expected)")
     if not stat.S_ISREG(info.st_mode):
-        raise DataFormatError(f"{path}: not a regular file (a device, socket or pipe), not a {what}")
+        raise DataFormatError(f"{path}: not a regular file but a device, socket or pipe ({what} expected)")
     return info
 
 
@@ -50,14 +50,14 @@ def read_text(path: str | os.PathLike, what: str = "file", max_bytes: int = MAX_
     path = Path(path)
     info = check_regular_file(path, what)
     if info.st_size > max_bytes:
-        raise DataFormatError(f"{path}: {info.st_size:,} bytes, more than the {max_bytes:,} a {what} may have")
+        raise DataFormatError(f"{path}: {info.st_size:,} bytes, more than the limit of {max_bytes:,} ({what})")
     try:
         with open(path, "rb") as handle:
             data = handle.read(max_bytes + 1)  # the file may have grown since stat
     except OSError as error:
         raise DataFormatError(f"{path}: cannot read it ({error.strerror or error})") from None
     if len(data) > max_bytes:
-        raise DataFormatError(f"{path}: more than the {max_bytes:,} bytes a {what} may have")
+        raise DataFormatError(f"{path}: more than the limit of {max_bytes:,} bytes ({what})")
     return decode_text(data, str(path))
 
 
