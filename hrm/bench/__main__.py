@@ -2,22 +2,25 @@
 
 from __future__ import annotations
 
-import argparse
 import sys
 
 from hrm.bench import agent
 from hrm.bench import eval as eval_bench
 from hrm.bench import compare, learn, rl, step, vae
+from hrm.utils.cli import ArgumentParser, one_line_errors
 
 BENCHMARKS = {"step": step, "eval": eval_bench, "agent": agent, "vae": vae, "rl": rl, "compare": compare, "learn": learn}
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m hrm.bench", description=__doc__)
+    parser = ArgumentParser(prog="python -m hrm.bench", description=__doc__)
     sub = parser.add_subparsers(dest="name", required=True)
     for name, module in BENCHMARKS.items():
         module.add_arguments(sub.add_parser(name, help=module.__doc__.splitlines()[0]))
-    args = parser.parse_args(argv)
+    return one_line_errors(lambda: run(parser.parse_args(argv)))
+
+
+def run(args) -> int:
     return BENCHMARKS[args.name].run(args)
 
 
