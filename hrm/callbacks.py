@@ -85,3 +85,18 @@ class StopOnNonFinite(L.Callback):
                         if p.grad is not None and not bool(torch.isfinite(
                             p.grad._values() if p.grad.is_sparse else p.grad).all()))
             raise diverged(trainer, f"the gradient of {name} is not finite")
+
+
+class LoopStarted(L.Callback):
+    """Whether the training or test loop began. Lightning restores a checkpoint (weights, optimizer,
+    schedules, loops, callbacks' states) before that, so a failure before it, in a run given a checkpoint,
+    is the checkpoint's (`hrm.training.restoring`)."""
+
+    def __init__(self):
+        self.started = False
+
+    def on_train_start(self, *args) -> None:
+        self.started = True
+
+    def on_test_start(self, *args) -> None:
+        self.started = True

@@ -5,6 +5,7 @@ Kept out of train.py so tests and other entry points can run a composed config d
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import sys
@@ -18,15 +19,17 @@ import hydra
 import lightning as L
 import torch
 from lightning.pytorch.callbacks import LearningRateMonitor
+from hydra.errors import InstantiationException
+from lightning.fabric.utilities.exceptions import MisconfigurationException
 from omegaconf import DictConfig, OmegaConf, open_dict
 
-from hrm.callbacks import StopOnNonFinite
+from hrm.callbacks import LoopStarted, StopOnNonFinite
 from hrm.config_checks import check_config
-from hrm.errors import UserError
+from hrm.errors import CheckpointError, UserError
 from hrm.registry import LIGHTNING_MODULES, allowed_class
 from hrm.utils import resolvers  # noqa: F401  (registers ${cpu_precision:})
 from hrm.utils.checkpoints import check_compatible, read_checkpoint, resume_checkpoint
-from hrm.utils.cli import one_line_errors
+from hrm.utils.cli import one_line_errors, user_error_in
 from hrm.utils.distributed import cluster_plugins, give_ddp_children_this_job, is_rank_zero
 from hrm.utils.checkpoint_io import AtomicCheckpointIO
 from hrm.utils.io import atomic_write_json, atomic_write_text, remove_stale_temporaries
@@ -49,11 +52,38 @@ def silence_expected_warnings() -> None:
         warnings.filterwarnings("ignore", message=pattern)
 
 
+def build(section: DictConfig, group: str, **kwargs: Any) -> Any:
+    """`hydra.utils.instantiate` of a config group whose classes `check_config` has allowed; a constructor
+    that refuses a setting (Lightning's Trainer says ValueError, say) is one line naming the group."""
+    try:
+        return hydra.utils.instantiate(section, **kwargs)
+    except InstantiationException as error:
+        cause = error.__cause__
+        if user_error_in(error) is None and isinstance(cause, (ValueError, TypeError, MisconfigurationException)):
+            raise UserError(f"{group}: {cause}") from None
+        raise
+
+
 def bind_model_to_data(model_cfg: DictConfig, datamodule: Any, checkpoint: dict | None = None) -> None:
     """Fill in what the model takes from the data (vocabulary and sequence sizes, a vocabulary built from
     the training texts): each LightningModule class knows what it needs (`bind_to_data`)."""
     module_class = allowed_class(model_cfg._target_, LIGHTNING_MODULES, "model")
     module_class.bind_to_data(model_cfg, datamodule, checkpoint)
+
+
+@contextlib.contextmanager
+def restoring(ckpt_path: Path | None, trainer: L.Trainer):
+    """Around `trainer.fit`/`test` with a checkpoint: what fails before the loop starts failed restoring it
+    (a forged or damaged optimizer state, loop or callback state), and is one line naming the file."""
+    started = next(c for c in trainer.callbacks if isinstance(c, LoopStarted))
+    started.started = False
+    try:
+        yield
+    except Exception as error:
+        if ckpt_path is None or started.started or user_error_in(error) is not None:
+            raise
+        raise CheckpointError(f"{ckpt_path}: cannot be restored into this run ({type(error).__name__}:"
+                              f" {str(error).splitlines()[0][:200] if str(error) else ''})") from None
 
 
 def check_writable(folder: str | Path, what: str) -> None:
@@ -87,7 +117,7 @@ def build_loggers(cfg: DictConfig, resuming: bool) -> list:
             logger_cfg = logger_cfg.copy()
             with open_dict(logger_cfg):
                 logger_cfg.id = logger_cfg.id or wandb_run_id(ckpt_dir, resuming)
-        loggers.append(hydra.utils.instantiate(logger_cfg))
+        loggers.append(build(logger_cfg, "logger"))
     return loggers
 
 
@@ -108,11 +138,11 @@ def wandb_run_id(ckpt_dir: Path, resuming: bool) -> str:
 
 
 def build_callbacks(cfg: DictConfig, has_logger: bool) -> list:
-    callbacks: list = [StopOnNonFinite()]  # every training job, whatever its config
+    callbacks: list = [StopOnNonFinite(), LoopStarted()]  # every training job, whatever its config
     for callback_cfg in (cfg.get("callbacks") or {}).values():
         if callback_cfg is None or "_target_" not in callback_cfg:
             continue
-        callback = hydra.utils.instantiate(callback_cfg)
+        callback = build(callback_cfg, "callbacks")
         if isinstance(callback, LearningRateMonitor) and not has_logger:
             continue  # it raises without a logger, and there is nothing to monitor into
         callbacks.append(callback)
@@ -142,14 +172,14 @@ def run(cfg: DictConfig) -> dict[str, float]:
         check_writable(cfg.paths.ckpt_dir, "checkpoints")
         remove_stale_temporaries(cfg.paths.ckpt_dir)  # what a kill during a checkpoint write left behind
 
-    datamodule = hydra.utils.instantiate(cfg.data)
+    datamodule = build(cfg.data, "data")
     datamodule.prepare_data()  # e.g. collect the agent logs on first use
     datamodule.setup("fit")
     # Only the first process moves old checkpoints aside (resume=false); DDP children start later.
     ckpt_path = resume_checkpoint(cfg.paths.ckpt_dir, cfg.get("ckpt_path"), bool(cfg.resume), move_aside=is_rank_zero())
     checkpoint = read_checkpoint(ckpt_path) if ckpt_path is not None else None
     bind_model_to_data(cfg.model, datamodule, checkpoint)
-    model = hydra.utils.instantiate(cfg.model)
+    model = build(cfg.model, "model")
     total, dense = count_parameters(model)
     trainable = parameter_counts(model)[1]
     say = print if is_rank_zero() else (lambda *args: None)  # DDP: one process speaks
@@ -171,18 +201,20 @@ def run(cfg: DictConfig) -> dict[str, float]:
     callbacks = build_callbacks(cfg, has_logger=bool(loggers))
     give_ddp_children_this_job(cfg)
     # Checkpoints written whole or not at all, and never with non-finite weights (hrm.utils.checkpoint_io).
-    trainer: L.Trainer = hydra.utils.instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False,
+    trainer: L.Trainer = build(cfg.trainer, "trainer", callbacks=callbacks, logger=loggers or False,
                                                  plugins=[AtomicCheckpointIO(), *cluster_plugins()])
 
     metrics: dict[str, float] = {}
     if cfg.train:
-        trainer.fit(model, datamodule=datamodule, ckpt_path=ckpt_path, weights_only=True)
+        with restoring(ckpt_path, trainer):
+            trainer.fit(model, datamodule=datamodule, ckpt_path=ckpt_path, weights_only=True)
         metrics.update(final_metrics(trainer))  # the test stage below replaces callback_metrics
     if cfg.test or not cfg.train:
         if not cfg.train and ckpt_path is None:
             raise UserError("train=false evaluates a checkpoint: give ckpt_path=<file>, or train this experiment first")
         # After training: the weights in memory. Without training: the checkpoint's.
-        trainer.test(model, datamodule=datamodule, ckpt_path=None if cfg.train else ckpt_path, weights_only=True)
+        with restoring(None if cfg.train else ckpt_path, trainer):
+            trainer.test(model, datamodule=datamodule, ckpt_path=None if cfg.train else ckpt_path, weights_only=True)
 
     metrics = dict(sorted({**metrics, **final_metrics(trainer)}.items()))
     wanted = cfg.get("optimized_metric")

@@ -16,6 +16,9 @@ import torch
 from hrm.errors import CheckpointError
 
 LAST = "last.ckpt"
+# What Lightning writes at the top of a checkpoint: (its type, the type of each element where it is a list).
+LIGHTNING_FIELDS = {"loops": (dict, dict), "callbacks": (dict, dict), "optimizer_states": (list, dict),
+                    "lr_schedulers": (list, dict), "hyper_parameters": (dict, dict)}
 
 
 def read_checkpoint(path: str | Path) -> dict:
@@ -43,6 +46,15 @@ def read_checkpoint(path: str | Path) -> dict:
                 if not isinstance(key, str) or not isinstance(value, torch.Tensor)), None)
     if bad is not None:
         raise CheckpointError(f"{path}: state_dict entry {str(bad)[:60]!r} is not a named tensor")
+    for key, kind in LIGHTNING_FIELDS.items():
+        value = checkpoint.get(key)
+        if value is not None and not (isinstance(value, kind[0]) and all(isinstance(v, kind[1]) for v in
+                                                                          (value if isinstance(value, list) else [value]))):
+            raise CheckpointError(f"{path}: {key} is a {type(value).__name__}, not what Lightning writes there")
+    for key in ("epoch", "global_step"):
+        value = checkpoint.get(key)
+        if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < 0):
+            raise CheckpointError(f"{path}: {key}={value!r} is not a count")
     return checkpoint
 
 

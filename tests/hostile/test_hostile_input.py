@@ -185,3 +185,18 @@ def test_safetensors_files_that_are_empty_random_or_another_models_are_one_line(
     for name, problem in problems.items():
         with pytest.raises(ValueError, match=rf"{name}.safetensors: .*{problem}"):
             VAE.from_safetensors(tmp_path / f"{name}.safetensors")
+
+
+def test_a_checkpoint_whose_training_state_is_forged_is_one_line(tmp_path):
+    trained = run_train(["experiment=arc_tiny", *TINY, "trainer.max_steps=1"], tmp_path)
+    assert trained.returncode == 0, trained.stderr[-2000:]
+    real = torch.load(tmp_path / "checkpoints" / "arc_tiny" / "last.ckpt", weights_only=True)
+    forgeries = {"optimizer_states": [{"state": 1}], "loops": {"fit_loop": 5}, "global_step": -5, "callbacks": 3}
+    for key, value in forgeries.items():
+        torch.save({**real, key: value}, tmp_path / f"{key}.ckpt")
+    for key in ("global_step", "callbacks"):  # caught reading the file
+        with pytest.raises(CheckpointError, match=rf"{key}.ckpt: {key}"):
+            read_checkpoint(tmp_path / f"{key}.ckpt")
+    for key in ("optimizer_states", "loops"):  # caught while Lightning restores it
+        refusal(run_train(["experiment=arc_tiny", *TINY, f"ckpt_path={tmp_path / key}.ckpt"], tmp_path / "out"),
+                f"{key}.ckpt: cannot be restored into this run")
