@@ -71,13 +71,28 @@ def build_scenarios(per_action: int = 25, seed: int = 2025, episodes: int = 200,
     return [{"id": f"s{i + 1:03d}", **s} for i, s in enumerate(scenarios)]
 
 
+def check_replaceable(out: Path, force: bool) -> None:
+    """`out` may be new, or (with --force) a scenario file; any other file is the user's and stays."""
+    if not out.exists() and not out.is_symlink():
+        return
+    if not force:
+        raise UserError(f"{out}: exists; pass --force to replace it (or write to another file)")
+    try:
+        load_scenarios(out)
+    except UserError:
+        raise UserError(f"{out}: is not a scenario file; --force replaces only those, so it stays as it is"
+                        " (write to another file)") from None
+
+
 def main(argv: list[str] | None = None) -> int:
     def body() -> int:
         p = ArgumentParser(prog="python -m hrm.agent.scenarios", description=__doc__.split("\n\n")[0])
         p.add_argument("--out", required=True, type=Path)
         p.add_argument("--per-action", type=int_at_least(1), default=25)
         p.add_argument("--seed", type=int_at_least(0), default=2025)
+        p.add_argument("--force", action="store_true", help="replace an existing scenario file")
         args = p.parse_args(argv)
+        check_replaceable(args.out, args.force)
         scenarios = build_scenarios(args.per_action, args.seed)
         atomic_write_text(args.out, json.dumps({"scenarios": scenarios}, indent=1) + "\n")
         print(f"wrote {args.out}: {len(scenarios)} scenarios")

@@ -13,7 +13,8 @@ from pathlib import Path
 
 import torch
 
-from hrm.errors import CheckpointError
+from hrm.errors import CheckpointError, UserError
+from hrm.utils.files import check_regular_file
 
 LAST = "last.ckpt"
 # What Lightning writes at the top of a checkpoint: (its type, the type of each element where it is a list).
@@ -25,10 +26,12 @@ def read_checkpoint(path: str | Path) -> dict:
     """A Lightning checkpoint, loaded without running anything (`weights_only=True`) and checked as data:
     a dict whose `state_dict` maps names to tensors."""
     path = Path(path)
-    if path.is_dir():
-        raise CheckpointError(f"{path}: a directory, not a checkpoint file")
-    if not path.is_file():
+    if not path.exists() and not path.is_symlink():
         raise CheckpointError(f"{path}: no such checkpoint file")
+    try:
+        check_regular_file(path, "checkpoint file")
+    except UserError as error:
+        raise CheckpointError(str(error)) from None
     if path.stat().st_size == 0:
         raise CheckpointError(f"{path}: an empty file, not a checkpoint (a write that never finished?)")
     if not zipfile.is_zipfile(path):

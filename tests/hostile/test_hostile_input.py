@@ -159,7 +159,7 @@ def test_checkpoints_that_are_empty_random_a_folder_or_another_models_are_one_li
     (tmp_path / "random.ckpt").write_bytes(os.urandom(4096))
     (tmp_path / "folder.ckpt").mkdir()
     problems = {"empty.ckpt": "an empty file", "random.ckpt": "not a readable checkpoint",
-                "folder.ckpt": "a directory, not a checkpoint file"}
+                "folder.ckpt": "a directory, not a file"}
     for name, problem in problems.items():
         with pytest.raises(CheckpointError, match=rf"{name}: {problem}"):
             read_checkpoint(tmp_path / name)
