@@ -6,7 +6,7 @@ written by another model, gets one line naming the file and the difference inste
 
 from __future__ import annotations
 
-import shutil
+import os
 import time
 import zipfile
 from pathlib import Path
@@ -104,8 +104,20 @@ def resume_checkpoint(ckpt_dir: str | Path, ckpt_path: str | None, resume: bool,
     # a checkpoint's adapter dir (`last.adapter/`, see adapter_checkpoints.py) moves with it
     old = [*ckpt_dir.glob("*.ckpt"), *ckpt_dir.glob("*.adapter")] if ckpt_dir.is_dir() else []
     if old:
-        archive = ckpt_dir / f"previous-{time.strftime('%Y%m%d-%H%M%S')}"
-        archive.mkdir(parents=True, exist_ok=True)
+        archive = new_archive_dir(ckpt_dir)
         for file in old:
-            shutil.move(str(file), archive / file.name)
+            os.rename(file, archive / file.name)  # a fresh dir: nothing there to replace
     return None
+
+
+def new_archive_dir(ckpt_dir: Path) -> Path:
+    """A `previous-<time>` dir that did not exist before (a second start in the same second gets `-2`)."""
+    stamp = f"previous-{time.strftime('%Y%m%d-%H%M%S')}"
+    for attempt in range(1, 1000):
+        archive = ckpt_dir / (stamp if attempt == 1 else f"{stamp}-{attempt}")
+        try:
+            archive.mkdir(parents=True)
+            return archive
+        except FileExistsError:
+            continue
+    raise CheckpointError(f"{ckpt_dir}: too many previous-* dirs from this second")

@@ -95,3 +95,16 @@ def test_build_arc_force_never_replaces_a_folder_of_other_files(tmp_path):
                             text=True, timeout=120)
     assert result.returncode == 2 and "not part of a dataset; not replacing it" in result.stderr
     assert not unchanged(before, snapshot(tmp_path))
+
+
+def test_starting_afresh_twice_in_one_second_keeps_both_sets_of_old_checkpoints(tmp_path):
+    from hrm.utils.checkpoints import resume_checkpoint
+
+    for content in ("first run", "second run"):
+        (tmp_path / "last.ckpt").write_text(content)
+        (tmp_path / "last.adapter").mkdir()
+        (tmp_path / "last.adapter" / "adapter_config.json").write_text(content)
+        assert resume_checkpoint(tmp_path, None, resume=False) is None
+    kept = sorted((p / "last.ckpt").read_text() for p in tmp_path.glob("previous-*"))
+    assert kept == ["first run", "second run"]
+    assert sorted((p / "last.adapter" / "adapter_config.json").read_text() for p in tmp_path.glob("previous-*")) == kept
