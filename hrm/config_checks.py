@@ -72,6 +72,10 @@ def check_run_settings(cfg: Mapping) -> None:
             raise UserError(f"{key}={value!r}: must be at least {smallest}")
     if not cfg.get("seed", 0) < SEED_LIMIT:
         raise UserError(f"seed={cfg['seed']}: must be below {SEED_LIMIT}")
+    trainer = cfg.get("trainer") or {}
+    for key in ("max_steps", "max_epochs"):
+        if cfg.get("train", True) and trainer.get(key) == 0:
+            raise UserError(f"trainer.{key}=0: trains nothing (train=false evaluates a checkpoint; -1: no limit)")
 
 
 def settings_of(section: Mapping) -> dict:

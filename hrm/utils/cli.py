@@ -119,15 +119,28 @@ def _config_message(error: BaseException) -> str:
 
 
 def hydra_errors_in_one_line() -> None:
-    """Hydra reports a config it cannot compose over several lines, a failing run as a traceback, and
-    exits 1 for both; make both read like every other error of the framework (`report`). Hydra has no
-    setting for this: its reporter (`hydra._internal.utils.run_and_report`, which wraps both composing and
-    running) is replaced. HYDRA_FULL_ERROR=1 still shows Hydra's own report."""
+    """Hydra reports a config it cannot compose over several lines, a failing run as a traceback, a bad
+    flag with its usage, and exits 1 for the first two; make all three read like every other error of the
+    framework (`report`). Hydra has no setting for this: its reporter (`hydra._internal.utils.run_and_report`,
+    which wraps both composing and running) and the parser `hydra.main` asks for are replaced.
+    HYDRA_FULL_ERROR=1 still shows Hydra's own report."""
+    import importlib
+
     import hydra._internal.utils as hydra_internals
+
+    hydra_main = importlib.import_module("hydra.main")  # the module: `hydra.main` the attribute is the decorator
 
     hydra_report = hydra_internals.run_and_report
     if getattr(hydra_report, "one_line", False):
         return
+    hydra_parser = hydra_main.get_args_parser
+
+    def get_args_parser():  # an unknown flag (`train.py --bogus`) is one line too, not the usage
+        parser = hydra_parser()
+        parser.error = lambda message: sys.exit(report(UserError(f"{message} (see --help)")))
+        return parser
+
+    hydra_main.get_args_parser = get_args_parser
 
     def run_and_report(func):
         if wants_traceback():

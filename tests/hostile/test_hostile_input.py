@@ -148,6 +148,8 @@ def test_a_sudoku_csv_that_is_not_one_is_one_line(tmp_path, content, problem):
     ("model.net.pos_encoding=spiral", "model.net.pos_encoding='spiral': must be one of"),
     ("model.optimizer.lrr=1", "Could not override 'model.optimizer.lrr'"),
     ("model=hrm_ark", "Could not find 'model/hrm_ark'; Available options in 'model': gpt2_lora, hrm,"),
+    ("trainer.max_steps=0", "trainer.max_steps=0: trains nothing"),
+    ("--bogus", "unrecognized arguments: --bogus"),
 ])
 def test_a_bad_setting_is_one_line_before_any_work(tmp_path, override, problem):
     refusal(run_train(["experiment=arc_tiny", *TINY, override], tmp_path), problem)
