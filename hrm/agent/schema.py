@@ -150,7 +150,7 @@ def _load_json_lines(path: Path, text: str) -> list[dict]:
         try:
             where = f"{path}: example {len(examples)} (line {len(lines)})"
             examples.append(validate_example(json.loads(torn), where))
-        except (json.JSONDecodeError, RecursionError):
+        except (ValueError, RecursionError):  # JSONDecodeError, or a number too long to convert
             warnings.warn(f"{path}: dropped a last line cut off mid-write (line {len(lines)})", stacklevel=2)
     return examples
 

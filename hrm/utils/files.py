@@ -85,6 +85,8 @@ def parse_json(text: str, where: str) -> Any:
         raise DataFormatError(f"{where}: not valid JSON: {problem}") from None
     except RecursionError:
         raise DataFormatError(f"{where}: JSON nested too deeply to read") from None
+    except ValueError as error:  # e.g. an integer of more digits than Python converts
+        raise DataFormatError(f"{where}: not valid JSON: {str(error).splitlines()[0][:120]}") from None
 
 
 def read_json(path: str | os.PathLike, what: str = "JSON file", max_bytes: int = MAX_TEXT_BYTES) -> Any:
