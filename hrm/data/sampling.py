@@ -116,4 +116,8 @@ class ResumableSampling:
 
     def load_state_dict(self, state_dict: dict) -> None:
         # Lightning calls this before it builds the train dataloader, whose sampler then skips ahead.
-        self._resume = {"epoch": int(state_dict["epoch"]), "samples_done": int(state_dict["samples_done"])}
+        resume = {key: state_dict.get(key) if isinstance(state_dict, dict) else None
+                  for key in ("epoch", "samples_done")}
+        if not all(isinstance(v, int) and not isinstance(v, bool) and v >= 0 for v in resume.values()):
+            raise CheckpointError(f"the data's position in the checkpoint is not two counts: {str(state_dict)[:80]}")
+        self._resume = resume
