@@ -78,6 +78,30 @@ def check_run_settings(cfg: Mapping) -> None:
             raise UserError(f"trainer.{key}=0: trains nothing (train=false evaluates a checkpoint; -1: no limit)")
 
 
+GPU_ACCELERATORS = ("gpu", "cuda")
+
+
+def check_devices(cfg: Mapping) -> None:
+    """The accelerator and device count asked for exist here: no silent fall-back to the CPU."""
+    import torch
+
+    trainer = cfg.get("trainer") or {}
+    accelerator, devices = str(trainer.get("accelerator", "cpu")).lower(), trainer.get("devices", 1)
+    if accelerator in GPU_ACCELERATORS:
+        available = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        if available == 0:
+            build = "a CPU-only build" if torch.version.cuda is None else f"CUDA {torch.version.cuda}"
+            raise UserError(f"trainer.accelerator={accelerator}: this machine has no GPU that torch {torch.__version__}"
+                            f" ({build}) can use; train on the CPU with trainer=cpu")
+        wanted = available if devices in (-1, "auto", "-1") else devices
+        if isinstance(wanted, int) and wanted > available:
+            raise UserError(f"trainer.devices={devices}: this machine has {available} GPU(s)")
+    elif accelerator == "mps" and not torch.backends.mps.is_available():
+        raise UserError("trainer.accelerator=mps: this machine has no Apple GPU that torch can use")
+    elif accelerator not in ("cpu", "auto", "mps"):
+        raise UserError(f"trainer.accelerator={accelerator}: not one this framework runs on (cpu, gpu, mps)")
+
+
 def settings_of(section: Mapping) -> dict:
     """A group's constructor arguments: its keys less Hydra's own (`_target_`, `_recursive_`, ...)."""
     return {key: value for key, value in section.items() if not (key.startswith("_") and key.endswith("_"))}
@@ -88,6 +112,7 @@ def check_config(cfg: DictConfig) -> None:
     container = plain(cfg)
     check_targets(container)
     check_run_settings(container)
+    check_devices(container)
     model, data = container.get("model"), container.get("data")
     if isinstance(model, Mapping):
         module_class = allowed_class(model.get("_target_"), LIGHTNING_MODULES, "model")

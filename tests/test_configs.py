@@ -25,6 +25,13 @@ def test_every_experiment_composes_with_its_name(make_config, experiment):
     assert cfg.paths.ckpt_dir.endswith(f"checkpoints/{cfg.experiment_name}")
 
 
+@pytest.mark.parametrize("experiment", options("experiment"))
+def test_no_experiment_chooses_the_device_so_the_trainer_group_does(make_config, experiment):
+    on_gpu = make_config(f"experiment={experiment}", "trainer=gpu")
+    assert (on_gpu.trainer.accelerator, on_gpu.trainer.devices) == ("gpu", 1)
+    assert make_config(f"experiment={experiment}").trainer.accelerator == "cpu"
+
+
 # The experiment each kind of model trains in (its data).
 EXPERIMENT_OF = {
     "hrm.modules.reasoning.ReasoningModule": "arc_tiny",

@@ -150,8 +150,11 @@ def test_a_sudoku_csv_that_is_not_one_is_one_line(tmp_path, content, problem):
     ("model=hrm_ark", "Could not find 'model/hrm_ark'; Available options in 'model': gpt2_lora, hrm,"),
     ("trainer.max_steps=0", "trainer.max_steps=0: trains nothing"),
     ("--bogus", "unrecognized arguments: --bogus"),
+    ("trainer=gpu", "trainer.accelerator=gpu: this machine has no GPU that torch"),
 ])
 def test_a_bad_setting_is_one_line_before_any_work(tmp_path, override, problem):
+    if override == "trainer=gpu" and torch.cuda.is_available():
+        pytest.skip("this machine has a GPU")
     refusal(run_train(["experiment=arc_tiny", *TINY, override], tmp_path), problem)
     assert not (tmp_path / "checkpoints").exists()  # refused before anything was written
 
