@@ -44,7 +44,7 @@ DATA_MODULES = (
 )
 TRAINERS = ("lightning.pytorch.Trainer",)
 # Callbacks and loggers: Lightning's own, and this framework's.
-CALLBACK_MODULES = ("lightning.pytorch.callbacks.", "hrm.callbacks.", "hrm.evaluation.callback.",
+CALLBACK_MODULES = ("lightning.pytorch.callbacks.", "hrm.callbacks.", "hrm.progress.", "hrm.evaluation.callback.",
                     "hrm.evaluation.reconstructions.", "hrm.sweeps.")
 LOGGER_MODULES = ("lightning.pytorch.loggers.",)
 # Which list each top-level group of the training config draws from.

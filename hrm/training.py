@@ -11,20 +11,20 @@ import os
 import sys
 import tempfile
 import uuid
-import warnings
 from pathlib import Path
 from typing import Any
 
 import hydra
 import lightning as L
 import torch
-from lightning.pytorch.callbacks import LearningRateMonitor
+from lightning.pytorch.callbacks import LearningRateMonitor, ModelSummary
 from hydra.errors import InstantiationException
 from lightning.fabric.utilities.exceptions import MisconfigurationException
 from omegaconf import DictConfig, OmegaConf, open_dict
 
 from hrm.callbacks import LoopStarted, StopOnNonFinite
 from hrm.config_checks import check_config
+from hrm.console import quiet_third_parties
 from hrm.errors import CheckpointError, UserError
 from hrm.registry import LIGHTNING_MODULES, allowed_class
 from hrm.utils import resolvers  # noqa: F401  (registers ${cpu_precision:})
@@ -36,22 +36,6 @@ from hrm.utils.io import atomic_write_json, atomic_write_text, remove_stale_temp
 from hrm.utils.parameters import parameter_counts
 
 RUN_INFO = "run_info.json"  # beside the checkpoints: what a resumed run must find again (wandb run id)
-# Warnings that are expected by design here and only bury the ones that matter.
-EXPECTED_WARNINGS = (
-    r"Precision .* is not supported by the model summary",  # the summary just counts fp32 bytes
-    r".*isinstance\(treespec, LeafSpec\)",  # a deprecation inside Lightning itself
-    r"Checkpoint directory .* exists and is not empty",  # checkpoints/<experiment>/ is stable on purpose
-    r"You're resuming from a checkpoint that ended before the epoch ended",  # our sampler resumes exactly
-    r"The '.*dataloader' does not have many workers",  # data.num_workers is a config choice
-    r"Found \d+ module\(s\) in eval mode at the start of training",  # a distillation's frozen teacher
-)
-
-
-def silence_expected_warnings() -> None:
-    for pattern in EXPECTED_WARNINGS:
-        warnings.filterwarnings("ignore", message=pattern)
-
-
 def build(section: DictConfig, group: str, **kwargs: Any) -> Any:
     """`hydra.utils.instantiate` of a config group whose classes `check_config` has allowed; a constructor
     that refuses a setting (Lightning's Trainer says ValueError, say) is one line naming the group."""
@@ -117,7 +101,10 @@ def build_loggers(cfg: DictConfig, resuming: bool) -> list:
             logger_cfg = logger_cfg.copy()
             with open_dict(logger_cfg):
                 logger_cfg.id = logger_cfg.id or wandb_run_id(ckpt_dir, resuming)
-        loggers.append(build(logger_cfg, "logger"))
+        logger = build(logger_cfg, "logger")
+        # Lightning always hands wandb an `anonymous` setting, which wandb then warns is obsolete.
+        getattr(logger, "_wandb_init", {}).pop("anonymous", None)
+        loggers.append(logger)
     return loggers
 
 
@@ -145,6 +132,8 @@ def build_callbacks(cfg: DictConfig, has_logger: bool) -> list:
         callback = build(callback_cfg, "callbacks")
         if isinstance(callback, LearningRateMonitor) and not has_logger:
             continue  # it raises without a logger, and there is nothing to monitor into
+        if isinstance(callback, ModelSummary) and not cfg.get("verbose"):
+            continue  # the "model:" line says what it trains; verbose=true draws the table too
         callbacks.append(callback)
     return callbacks
 
@@ -163,7 +152,7 @@ def final_metrics(trainer: L.Trainer) -> dict[str, float]:
 
 def run(cfg: DictConfig) -> dict[str, float]:
     """Train (and validate) the composed config; returns the final metrics also written to metrics.json."""
-    silence_expected_warnings()
+    quiet_third_parties(bool(cfg.get("verbose")))
     check_config(cfg)  # every class it names is ours, every setting has its type and range: before any work
     L.seed_everything(cfg.seed, workers=True)
     output_dir = Path(cfg.paths.output_dir)
@@ -201,9 +190,13 @@ def run(cfg: DictConfig) -> dict[str, float]:
     callbacks = build_callbacks(cfg, has_logger=bool(loggers))
     give_ddp_children_this_job(cfg)
     # Checkpoints written whole or not at all, and never with non-finite weights (hrm.utils.checkpoint_io).
+    summary = bool(cfg.get("verbose")) and cfg.trainer.get("enable_model_summary", True)
     trainer: L.Trainer = build(cfg.trainer, "trainer", callbacks=callbacks, logger=loggers or False,
-                                                 plugins=[AtomicCheckpointIO(), *cluster_plugins()])
+                               enable_model_summary=summary,
+                               plugins=[AtomicCheckpointIO(), *cluster_plugins()])
 
+    say(f"precision: {trainer.precision} on {trainer.accelerator.__class__.__name__.removesuffix('Accelerator')}"
+        f"  writes: {output_dir} (run), {cfg.paths.ckpt_dir} (checkpoints)")
     metrics: dict[str, float] = {}
     if cfg.train:
         with restoring(ckpt_path, trainer):
@@ -214,7 +207,8 @@ def run(cfg: DictConfig) -> dict[str, float]:
             raise UserError("train=false evaluates a checkpoint: give ckpt_path=<file>, or train this experiment first")
         # After training: the weights in memory. Without training: the checkpoint's.
         with restoring(None if cfg.train else ckpt_path, trainer):
-            trainer.test(model, datamodule=datamodule, ckpt_path=None if cfg.train else ckpt_path, weights_only=True)
+            trainer.test(model, datamodule=datamodule, ckpt_path=None if cfg.train else ckpt_path, weights_only=True,
+                         verbose=bool(cfg.get("verbose")))  # the results block below says it once
 
     metrics = dict(sorted({**metrics, **final_metrics(trainer)}.items()))
     wanted = cfg.get("optimized_metric")
@@ -240,10 +234,10 @@ def headline_metrics(metrics: dict[str, float]) -> dict[str, float]:
 
 def report(cfg: DictConfig, trainer: L.Trainer, loggers: list, metrics: dict[str, float]) -> None:
     shown = headline_metrics(metrics) or metrics
-    lines = ["", "results:"]
-    lines += [f"  {key:<34} {value:.4f}" for key, value in shown.items()]
+    lines = ["", "results (all of them in metrics.json):"]
+    lines += metric_lines(shown)
     lines.append(f"  run dir:      {cfg.paths.output_dir}  (metrics.json, train.log)")
-    lines.append(f"  checkpoints:  {cfg.paths.ckpt_dir}")
+    lines.append(f"  checkpoints:  {cfg.paths.ckpt_dir}  ({checkpoint_sizes(Path(cfg.paths.ckpt_dir))})")
     for logger in loggers:
         if type(logger).__name__ == "WandbLogger":
             run_dir = Path(logger.experiment.dir).parent  # .../wandb/offline-run-<time>-<id>
@@ -252,6 +246,35 @@ def report(cfg: DictConfig, trainer: L.Trainer, loggers: list, metrics: dict[str
             else:
                 lines.append(f"  wandb: {logger.experiment.url}")
     print("\n".join(lines))
+
+
+def checkpoint_sizes(ckpt_dir: Path) -> str:
+    """`last.ckpt 0.8 MB, best.ckpt 0.8 MB; 1.6 MB in all` (an adapter dir counts with its checkpoint)."""
+    sizes = {}
+    for path in sorted(ckpt_dir.glob("*.ckpt")):
+        adapter = path.with_name(path.stem + ".adapter")
+        extra = sum(f.stat().st_size for f in adapter.rglob("*") if f.is_file()) if adapter.is_dir() else 0
+        sizes[path.name] = path.stat().st_size + extra
+    shown = ", ".join(f"{name} {size / 1e6:.1f} MB" for name, size in sizes.items())
+    return f"{shown}; {sum(sizes.values()) / 1e6:.1f} MB in all" if sizes else "none written"
+
+
+def metric_lines(metrics: dict[str, float], width: int = 100) -> list[str]:
+    """One line per group (`val/`, `test/`, `arc/`, ...), wrapped at `width`: `  val/  accuracy 0.5333  loss 1.66`."""
+    groups: dict[str, list[str]] = {}
+    for key, value in metrics.items():
+        group, _, name = key.rpartition("/")
+        groups.setdefault(group, []).append(f"{name} {value:.4g}")
+    lines = []
+    for group, items in groups.items():
+        line = f"  {group + '/' if group else '':<10}"
+        for item in items:
+            if len(line) + len(item) + 2 > width and not line.endswith(" " * 10):
+                lines.append(line.rstrip())
+                line = " " * 12
+            line += item + "  "
+        lines.append(line.rstrip())
+    return lines
 
 
 def finish_loggers(loggers: list) -> None:

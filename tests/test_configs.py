@@ -95,7 +95,7 @@ def test_every_logger_and_the_callbacks_instantiate(make_config, logger, monkeyp
                                                    "wandb": ["CSVLogger", "WandbLogger"]}[logger]
     callbacks = build_callbacks(cfg, has_logger=bool(loggers))
     names = {type(c).__name__ for c in callbacks}
-    assert "ModelCheckpoint" in names and "RichProgressBar" in names
+    assert "ModelCheckpoint" in names and "StepProgress" in names
     assert ("LearningRateMonitor" in names) == bool(loggers)  # it raises without a logger
 
 

@@ -16,7 +16,8 @@ import hydra
 import lightning as L
 import torch
 
-from hrm.training import bind_model_to_data, silence_expected_warnings
+from hrm.console import silence_expected_warnings
+from hrm.training import bind_model_to_data
 from hrm.utils.checkpoints import check_compatible, read_checkpoint
 from hrm.utils.compose import compose_train_config
 

@@ -24,7 +24,8 @@ import hydra
 import lightning as L
 import torch
 
-from hrm.training import bind_model_to_data, count_parameters, silence_expected_warnings
+from hrm.console import silence_expected_warnings
+from hrm.training import bind_model_to_data, count_parameters
 from hrm.utils.compose import compose_train_config
 from hrm.utils.io import atomic_write_json
 

@@ -111,6 +111,6 @@ class ARCEvaluation(L.Callback):
         sheet = self.output_dir / "pictures" / "contact_sheet.png"
         for logger in trainer.loggers:
             if hasattr(logger, "log_image"):  # wandb
-                images = [str(sheet)] if sheet.exists() else []
-                images.append(str(self.output_dir / "halting.png"))
-                logger.log_image(key="arc/pictures", images=images)
+                if sheet.exists():  # one key each: wandb wants the images of one key to share a size
+                    logger.log_image(key="arc/pictures", images=[str(sheet)])
+                logger.log_image(key="arc/halting", images=[str(self.output_dir / "halting.png")])
