@@ -48,6 +48,14 @@ class LastCheckpoint(ModelCheckpoint):
         super().__init__(dirpath=dirpath, save_last=True, save_top_k=0, every_n_train_steps=every_n_train_steps,
                          enable_version_counter=False, **kwargs)
 
+    def on_train_batch_end(self, trainer: L.Trainer, pl_module: L.LightningModule, *args) -> None:
+        super().on_train_batch_end(trainer, pl_module, *args)
+        # The last step of a run bounded by max_steps is saved here, mid-epoch as it is: saved at
+        # on_train_end, the loops would already count the epoch as done, and a run extended to more
+        # steps would skip the rest of that epoch.
+        if 0 < trainer.max_steps <= trainer.global_step and self._last_global_step_saved != trainer.global_step:
+            self._save_last_checkpoint(trainer, self._monitor_candidates(trainer))
+
     def on_train_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         if self._last_global_step_saved != trainer.global_step:
             self._save_last_checkpoint(trainer, self._monitor_candidates(trainer))

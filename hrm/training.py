@@ -27,15 +27,16 @@ from hrm.config_checks import check_config
 from hrm.console import quiet_third_parties
 from hrm.errors import CheckpointError, UserError
 from hrm.registry import LIGHTNING_MODULES, allowed_class
+from hrm.runs import choose_ckpt_dir, finished_run, identity_settings, read_info, record_finished, update_info
 from hrm.utils import resolvers  # noqa: F401  (registers ${cpu_precision:})
 from hrm.utils.checkpoints import check_compatible, read_checkpoint, resume_checkpoint
 from hrm.utils.cli import one_line_errors, user_error_in
 from hrm.utils.distributed import cluster_plugins, give_ddp_children_this_job, is_rank_zero
 from hrm.utils.checkpoint_io import AtomicCheckpointIO
+from hrm.utils.files import read_json
 from hrm.utils.io import atomic_write_json, atomic_write_text, remove_stale_temporaries
 from hrm.utils.parameters import parameter_counts
 
-RUN_INFO = "run_info.json"  # beside the checkpoints: what a resumed run must find again (wandb run id)
 def build(section: DictConfig, group: str, **kwargs: Any) -> Any:
     """`hydra.utils.instantiate` of a config group whose classes `check_config` has allowed; a constructor
     that refuses a setting (Lightning's Trainer says ValueError, say) is one line naming the group."""
@@ -110,17 +111,12 @@ def build_loggers(cfg: DictConfig, resuming: bool) -> list:
 
 def wandb_run_id(ckpt_dir: Path, resuming: bool) -> str:
     """A resumed run logs into the same wandb run; a fresh one gets a new id, remembered beside its checkpoints."""
-    info_path = ckpt_dir / RUN_INFO
-    if resuming and info_path.is_file():
-        try:
-            run_id = json.loads(info_path.read_text(encoding="utf-8")).get("wandb_id")
-        except (ValueError, OSError, AttributeError):
-            run_id = None  # unreadable: the resumed run logs to a new wandb run instead
-        if isinstance(run_id, str) and run_id.isalnum():
-            return run_id
+    run_id = read_info(ckpt_dir).get("wandb_id") if resuming else None
+    if isinstance(run_id, str) and run_id.isalnum():
+        return run_id
     run_id = uuid.uuid4().hex[:8]
     if is_rank_zero():  # other DDP processes log nothing to wandb: their id is never used
-        atomic_write_json(info_path, {"wandb_id": run_id})
+        update_info(ckpt_dir, wandb_id=run_id)
     return run_id
 
 
@@ -156,22 +152,34 @@ def run(cfg: DictConfig) -> dict[str, float]:
     check_config(cfg)  # every class it names is ours, every setting has its type and range: before any work
     L.seed_everything(cfg.seed, workers=True)
     output_dir = Path(cfg.paths.output_dir)
+    say = print if is_rank_zero() else (lambda *args: None)  # DDP: one process speaks
+    settings = identity_settings(cfg)
+    choice = choose_ckpt_dir(Path(cfg.paths.ckpt_dir), settings)  # the run these settings make
+    with open_dict(cfg):
+        cfg.paths.ckpt_dir = str(choice.ckpt_dir)
+    ckpt_dir = choice.ckpt_dir
+    if choice.message:
+        say(choice.message)
+    finished = finished_run(ckpt_dir, cfg) if cfg.train and cfg.resume and not cfg.get("ckpt_path") else None
+    if finished is not None:
+        return report_finished(ckpt_dir, finished)
     if is_rank_zero():
         check_writable(output_dir, "the run's outputs")
-        check_writable(cfg.paths.ckpt_dir, "checkpoints")
-        remove_stale_temporaries(cfg.paths.ckpt_dir)  # what a kill during a checkpoint write left behind
+        check_writable(ckpt_dir, "checkpoints")
+        remove_stale_temporaries(ckpt_dir)  # what a kill during a checkpoint write left behind
 
     datamodule = build(cfg.data, "data")
     datamodule.prepare_data()  # e.g. collect the agent logs on first use
     datamodule.setup("fit")
     # Only the first process moves old checkpoints aside (resume=false); DDP children start later.
     ckpt_path = resume_checkpoint(cfg.paths.ckpt_dir, cfg.get("ckpt_path"), bool(cfg.resume), move_aside=is_rank_zero())
+    if is_rank_zero() and cfg.train:  # what this dir's run trains; a fresh start is not finished
+        update_info(ckpt_dir, settings=settings, **({} if ckpt_path is not None else {"finished": None}))
     checkpoint = read_checkpoint(ckpt_path) if ckpt_path is not None else None
     bind_model_to_data(cfg.model, datamodule, checkpoint)
     model = build(cfg.model, "model")
     total, dense = count_parameters(model)
     trainable = parameter_counts(model)[1]
-    say = print if is_rank_zero() else (lambda *args: None)  # DDP: one process speaks
     say(f"model: {type(model.net).__name__} with {dense:,} parameters"
           + (f" (+{total - dense:,} in the puzzle-embedding table)" if total != dense else "")
           + (f", {trainable:,} of them trainable ({100 * trainable / total:.2f}%)" if trainable < total else ""))
@@ -217,6 +225,8 @@ def run(cfg: DictConfig) -> dict[str, float]:
                         f" {', '.join(headline_metrics(metrics)) or ', '.join(metrics)})")
     if trainer.is_global_zero:
         atomic_write_json(output_dir / "metrics.json", metrics)
+        if cfg.train and not trainer.interrupted:
+            record_finished(ckpt_dir, cfg, trainer.global_step, output_dir / "metrics.json")
         atomic_write_text(output_dir / "config_resolved.yaml", OmegaConf.to_yaml(cfg, resolve=True))
         report(cfg, trainer, loggers, metrics)
     finish_loggers(loggers)
@@ -275,6 +285,22 @@ def metric_lines(metrics: dict[str, float], width: int = 100) -> list[str]:
             line += item + "  "
         lines.append(line.rstrip())
     return lines
+
+
+def report_finished(ckpt_dir: Path, finished: dict) -> dict[str, float]:
+    """What the same command says when its run has already trained as far as asked: nothing is trained."""
+    results = Path(str(finished.get("results", "")))
+    try:
+        metrics = read_json(results, "metrics file")
+        metrics = {k: float(v) for k, v in metrics.items() if isinstance(v, (int, float))}
+    except UserError:
+        metrics = {}
+    lines = [f"finished earlier: this run trained {finished.get('global_step')} steps; nothing to train"
+             " (a larger trainer.max_steps trains further, resume=false starts afresh, train=false evaluates)",
+             f"  results:      {results}" + ("" if metrics else " (no longer there)"), *metric_lines(headline_metrics(metrics)),
+             f"  checkpoints:  {ckpt_dir}  ({checkpoint_sizes(ckpt_dir)})"]
+    print("\n".join(lines))
+    return metrics
 
 
 def finish_loggers(loggers: list) -> None:
