@@ -162,7 +162,10 @@ def run(cfg: DictConfig) -> dict[str, float]:
         say(choice.message)
     finished = finished_run(ckpt_dir, cfg) if cfg.train and cfg.resume and not cfg.get("ckpt_path") else None
     if finished is not None:
-        return report_finished(ckpt_dir, finished)
+        metrics = report_finished(ckpt_dir, finished)
+        if metrics and is_rank_zero():  # this command's run dir holds the results too (a sweep's table reads them)
+            atomic_write_json(output_dir / "metrics.json", metrics)
+        return metrics
     if is_rank_zero():
         check_writable(output_dir, "the run's outputs")
         check_writable(ckpt_dir, "checkpoints")
@@ -276,12 +279,14 @@ def metric_lines(metrics: dict[str, float], width: int = 100) -> list[str]:
         group, _, name = key.rpartition("/")
         groups.setdefault(group, []).append(f"{name} {value:.4g}")
     lines = []
+    label_width = max([10, *(len(group) + 2 for group in groups)])
     for group, items in groups.items():
-        line = f"  {group + '/' if group else '':<10}"
+        start = f"  {group + '/' if group else '':<{label_width}}"
+        line = start
         for item in items:
-            if len(line) + len(item) + 2 > width and not line.endswith(" " * 10):
+            if len(line) + len(item) > width and line != start:
                 lines.append(line.rstrip())
-                line = " " * 12
+                line = " " * len(start)
             line += item + "  "
         lines.append(line.rstrip())
     return lines

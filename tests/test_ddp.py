@@ -18,7 +18,7 @@ def test_two_processes_train_like_one_on_the_same_global_batch(tmp_path):
     # As a sweep job: its 2nd process must rerun this job, not the sweep.
     ddp = run_train(["-m", *EXACT, "trainer=ddp", "data.batch_size=4"], tmp_path / "two")
     assert ddp.returncode == 0, ddp.stderr[-2000:]
-    assert ddp.stdout.count("results:") == 1  # one process reports
+    assert ddp.stdout.count("results (") == 1  # one process reports
 
     (one,) = (tmp_path / "one" / "checkpoints" / "arc_tiny").glob("last.ckpt")
     (two,) = (tmp_path / "two" / "checkpoints" / "arc_tiny").glob("*/last.ckpt")

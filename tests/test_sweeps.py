@@ -34,10 +34,13 @@ def test_a_two_job_sweep_keeps_its_jobs_apart_and_ends_with_a_summary(tmp_path):
     (against_seed,) = [chart for title, chart in page.charts.items() if title.endswith(" against seed")]
     assert set(against_seed) == {"1", "2"} and page.titles.count("loss") == 2
 
-    again = run_train(args, tmp_path)  # the same sweep again: each job resumes from its own last.ckpt
+    again = run_train(args, tmp_path)  # the same sweep again: each job finds its own run finished
     assert again.returncode == 0, again.stderr[-2000:]
     for name in ckpt_dirs:
-        assert f"resuming from {tmp_path / 'checkpoints' / 'arc_tiny' / name / 'last.ckpt'}" in again.stdout
+        assert f"checkpoints:  {tmp_path / 'checkpoints' / 'arc_tiny' / name}  (" in again.stdout
+    assert again.stdout.count("finished earlier: this run trained 2 steps; nothing to train") == 2
+    (_, second) = sorted((tmp_path / "experiments" / "multiruns").iterdir())
+    assert json.loads((second / "summary.json").read_text())["table"] == summary["table"]  # the same results
 
 
 def test_a_two_trial_optuna_search_is_seeded_and_reports_its_best(tmp_path):

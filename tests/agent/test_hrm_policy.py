@@ -1,5 +1,6 @@
 """HRMPolicy: a trained checkpoint deciding for an agent loop, as the test stage scored it."""
 
+import json
 import shutil
 
 import pytest
@@ -70,8 +71,10 @@ def test_train_false_evaluates_a_checkpoint_on_the_scenarios_alone(trained, tmp_
     result = run_train(["experiment=agent_imitation", *TINY, "data=scenarios", "train=false",
                         f"ckpt_path={copy}"], tmp_path)
     assert result.returncode == 0, result.stderr[-2000:]
-    line = next(l for l in result.stdout.splitlines() if l.strip().startswith("scenarios/hrm_accuracy"))
-    assert float(line.split()[-1]) == pytest.approx(metrics["scenarios/hrm_accuracy"], abs=1e-6)
+    (written,) = (tmp_path / "experiments").rglob("metrics.json")
+    evaluated = json.loads(written.read_text())
+    assert evaluated["scenarios/hrm_accuracy"] == pytest.approx(metrics["scenarios/hrm_accuracy"], abs=1e-6)
+    assert "  scenarios/ " in result.stdout and " hrm_accuracy " in result.stdout  # in the results block
 
 
 def test_training_on_the_scenarios_is_refused_in_one_line(tmp_path):
