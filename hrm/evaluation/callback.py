@@ -37,6 +37,12 @@ class ARCEvaluation(L.Callback):
 
     def on_test_epoch_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         self._reset()
+        dataset = trainer.datamodule.test_dataset
+        inputs = len(dataset.pair_index) if hasattr(dataset, "pair_index") else None
+        if trainer.is_global_zero and inputs:
+            # Each test input runs in every variant: on a CPU a large evaluation is slow; say so first.
+            print(f"ARC evaluation of {inputs} test inputs in {len(dataset)} augmented variants"
+                  f" (data.test_num_aug=N evaluates N+1 variants of each)", flush=True)
 
     def on_test_batch_end(self, trainer, pl_module, outputs, batch, batch_idx, dataloader_idx=0) -> None:
         datamodule = trainer.datamodule
