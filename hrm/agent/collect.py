@@ -24,7 +24,7 @@ from hrm.agent.schema import ACTIONS
 from hrm.agent.teacher import BootstrapTeacher
 from hrm.agent.world import AgentWorld
 from hrm.errors import UserError
-from hrm.utils.cli import ArgumentParser, int_at_least, one_line_errors
+from hrm.utils.cli import ArgumentParser, check_replaceable, int_at_least, one_line_errors
 from hrm.utils.files import read_json
 from hrm.utils.io import atomic_write_json
 
@@ -91,7 +91,7 @@ def collect(out: str | Path, episodes: int, steps: int, seed: int, policy: str =
     if policy == "teacher" and teacher != "bootstrap":
         settings.update(teacher=teacher, lm=str(lm))
     if out.suffix == ".json":
-        check_replaceable(out, force)
+        check_replaceable(out, force, written_by_collect, "a log written by hrm.agent.collect")
     else:
         check_continuation(out, settings)
     total = episodes * steps
@@ -136,20 +136,13 @@ def check_continuation(log: Path, settings: dict) -> None:
     atomic_write_json(settings_file(log), settings)
 
 
-def check_replaceable(out: Path, force: bool) -> None:
-    """A `.json` log may be new, or (with --force) one this command wrote before; any other file stays."""
-    if not out.exists() and not out.is_symlink():
-        return
-    if not force:
-        raise UserError(f"{out}: exists; pass --force to replace it (or write to another file)")
+def written_by_collect(path: Path) -> bool:
     try:
-        data = read_json(out, "decision log")
+        data = read_json(path, "decision log")
     except UserError:
-        data = None
+        return False
     metadata = data.get("metadata") if isinstance(data, dict) else None
-    if out.is_symlink() or not isinstance(metadata, dict) or metadata.get("collected_by") != COLLECTED_BY:
-        raise UserError(f"{out}: was not written by hrm.agent.collect; --force replaces only such logs, so it"
-                        " stays as it is (write to another file)")
+    return isinstance(metadata, dict) and metadata.get("collected_by") == COLLECTED_BY
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -23,7 +23,7 @@ from hrm.agent.teacher import BootstrapTeacher
 from hrm.agent.text import state_to_text
 from hrm.agent.world import AgentWorld
 from hrm.errors import DataFormatError, UserError
-from hrm.utils.cli import ArgumentParser, int_at_least, one_line_errors
+from hrm.utils.cli import ArgumentParser, check_replaceable, int_at_least, one_line_errors
 from hrm.utils.files import read_json
 from hrm.utils.io import atomic_write_text
 
@@ -71,17 +71,12 @@ def build_scenarios(per_action: int = 25, seed: int = 2025, episodes: int = 200,
     return [{"id": f"s{i + 1:03d}", **s} for i, s in enumerate(scenarios)]
 
 
-def check_replaceable(out: Path, force: bool) -> None:
-    """`out` may be new, or (with --force) a scenario file; any other file is the user's and stays."""
-    if not out.exists() and not out.is_symlink():
-        return
-    if not force:
-        raise UserError(f"{out}: exists; pass --force to replace it (or write to another file)")
+def is_scenario_file(path: Path) -> bool:
     try:
-        load_scenarios(out)
+        load_scenarios(path)
     except UserError:
-        raise UserError(f"{out}: is not a scenario file; --force replaces only those, so it stays as it is"
-                        " (write to another file)") from None
+        return False
+    return True
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -92,7 +87,7 @@ def main(argv: list[str] | None = None) -> int:
         p.add_argument("--seed", type=int_at_least(0), default=2025)
         p.add_argument("--force", action="store_true", help="replace an existing scenario file")
         args = p.parse_args(argv)
-        check_replaceable(args.out, args.force)
+        check_replaceable(args.out, args.force, is_scenario_file, "a scenario file")
         scenarios = build_scenarios(args.per_action, args.seed)
         atomic_write_text(args.out, json.dumps({"scenarios": scenarios}, indent=1) + "\n")
         print(f"wrote {args.out}: {len(scenarios)} scenarios")

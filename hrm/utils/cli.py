@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from pathlib import Path
 from typing import Callable, TypeVar
 
 from hrm.errors import UserError
@@ -152,6 +153,18 @@ def hydra_errors_in_one_line() -> None:
 
     run_and_report.one_line = True
     hydra_internals.run_and_report = run_and_report
+
+
+def check_replaceable(out: Path, force: bool, ours: Callable[[Path], bool], what: str) -> None:
+    """An output file may be new, or (with --force) one that `ours` recognises as `what` (this tool's own
+    kind of file); any other file is the user's and stays as it is."""
+    if not out.exists() and not out.is_symlink():
+        return
+    if not force:
+        raise UserError(f"{out}: exists; pass --force to replace it (or write to another file)")
+    if out.is_symlink() or not out.is_file() or not ours(out):
+        raise UserError(f"{out}: is not {what}; --force replaces only those, so it stays as it is (write to"
+                        " another file)")
 
 
 class ArgumentParser(argparse.ArgumentParser):

@@ -64,7 +64,7 @@ def test_collect_never_mixes_two_collections_nor_replaces_a_foreign_log(tmp_path
     assert not unchanged(before, snapshot(tmp_path))
     errors = capsys.readouterr().err.splitlines()
     assert "theirs.jsonl: holds decisions this command did not start" in errors[0]
-    assert "mine.json: was not written by hrm.agent.collect; --force replaces only such logs" in errors[1]
+    assert "mine.json: is not a log written by hrm.agent.collect; --force replaces only those" in errors[1]
 
 
 def test_an_arc_test_input_without_an_output_is_answered_not_dropped(tmp_path):
