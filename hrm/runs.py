@@ -120,8 +120,8 @@ def finished_run(ckpt_dir: Path, cfg: DictConfig) -> dict | None:
     same_bounds = (finished.get("max_steps") == trainer.get("max_steps")
                    and finished.get("max_epochs") == trainer.get("max_epochs")
                    and finished.get("max_time") == trainer.get("max_time"))
-    steps = trainer.get("max_steps")
-    already_past = isinstance(steps, int) and 0 < steps <= int(finished.get("global_step") or 0)
+    steps, done = trainer.get("max_steps"), finished.get("global_step")
+    already_past = isinstance(steps, int) and isinstance(done, int) and 0 < steps <= done
     return finished if same_bounds or already_past else None
 
 

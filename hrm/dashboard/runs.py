@@ -11,6 +11,7 @@ import csv
 import io
 import math
 import os
+import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -21,6 +22,8 @@ from hrm.utils.files import read_json, read_text, read_yaml
 HISTORY = Path("csv") / "metrics.csv"
 PICTURES = (Path("arc_eval") / "pictures" / "contact_sheet.png", Path("arc_eval") / "halting.png")
 TASK_PICTURES = Path("arc_eval") / "pictures" / "tasks"
+MAX_PICTURE_BYTES = 20 * 2**20  # a contact sheet of 16 tasks is about 1 MB
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 
 @dataclass
@@ -81,8 +84,8 @@ def read_run(run_dir: Path) -> Run:
     final = {}
     if (run_dir / "metrics.json").is_file():
         final = read_metrics(run_dir / "metrics.json")
-    pictures = [run_dir / p for p in PICTURES if (run_dir / p).is_file()]
-    pictures += sorted((run_dir / TASK_PICTURES).glob("*.png"))
+    pictures = [run_dir / p for p in PICTURES] + sorted((run_dir / TASK_PICTURES).glob("*.png"))
+    pictures = [p for p in pictures if is_png(p)]
     return Run(run_dir, run_name(run_dir), history, final, pictures)
 
 
@@ -92,6 +95,19 @@ def read_metrics(path: Path) -> dict[str, float]:
     if not isinstance(data, dict):
         raise DataFormatError(f"{path}: expected an object of metric names and values, got a {type(data).__name__}")
     return {str(k): float(v) for k, v in data.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
+
+
+def is_png(path: Path) -> bool:
+    """A regular file of at most MAX_PICTURE_BYTES that starts like a PNG: what the page may embed (a pipe or
+    a link to a device named like a picture would block or fill memory)."""
+    try:
+        info = path.stat()
+        if not stat.S_ISREG(info.st_mode) or info.st_size > MAX_PICTURE_BYTES:
+            return False
+        with open(path, "rb") as handle:
+            return handle.read(8) == PNG_SIGNATURE
+    except OSError:
+        return False
 
 
 def run_name(run_dir: Path) -> str:

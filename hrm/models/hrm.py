@@ -18,7 +18,7 @@ import torch
 from torch import nn
 
 from hrm.models.layers import GridNetConfig, Linear, PuzzleInput, halting_head, trunc_normal_
-from hrm.utils.validation import at_least
+from hrm.utils.validation import at_least, at_most
 
 
 @dataclass
@@ -32,6 +32,7 @@ class HRMConfig(GridNetConfig):
     def __post_init__(self):
         super().__post_init__()
         at_least(self, 1, "H_layers", "L_layers", "H_cycles", "L_cycles")
+        at_most(self, 1024, "H_layers", "L_layers", "H_cycles", "L_cycles")
 
 
 @dataclass

@@ -14,7 +14,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from hrm.utils.validation import InvalidSetting, at_least, one_of, positive
+from hrm.utils.validation import InvalidSetting, at_least, at_most, one_of, positive
 
 POS_ENCODINGS = ("rope", "learned", "grid")
 SHORT_SEQUENCE = 160  # tokens; see Attention.forward
@@ -192,6 +192,7 @@ class GridNetConfig:
     def __post_init__(self):
         at_least(self, 1, "vocab_size", "seq_len", "hidden_size", "num_heads")
         at_least(self, 0, "num_puzzle_identifiers")
+        at_most(self, 1 << 16, "hidden_size", "num_heads")  # far past any model here, short of exhausting memory
         positive(self, "expansion", "rope_theta", "norm_eps")
         one_of(self, "pos_encoding", POS_ENCODINGS)
         if self.hidden_size % self.num_heads:

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import torch
 
 from hrm.models.layers import GridNetConfig, Linear, PuzzleInput, halting_head
-from hrm.utils.validation import at_least
+from hrm.utils.validation import at_least, at_most
 
 
 @dataclass
@@ -22,6 +22,7 @@ class TransformerConfig(GridNetConfig):
     def __post_init__(self):
         super().__post_init__()
         at_least(self, 1, "layers")
+        at_most(self, 1024, "layers")
 
 
 @dataclass

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import torch
 
 from hrm.models.layers import GridNetConfig, Linear, PuzzleInput, halting_head, trunc_normal_
-from hrm.utils.validation import at_least
+from hrm.utils.validation import at_least, at_most
 
 
 @dataclass
@@ -29,6 +29,7 @@ class TRMConfig(GridNetConfig):
     def __post_init__(self):
         super().__post_init__()
         at_least(self, 1, "layers", "T", "n")
+        at_most(self, 1024, "layers", "T", "n")
 
 
 @dataclass

@@ -38,6 +38,13 @@ def at_least(config: Any, minimum: float, *names: str) -> None:
             raise InvalidSetting(name, value, f"must be at least {minimum}")
 
 
+def at_most(config: Any, maximum: float, *names: str) -> None:
+    for name in names:
+        value = getattr(config, name)
+        if value is not None and value > maximum:
+            raise InvalidSetting(name, value, f"must be at most {maximum}")
+
+
 def positive(config: Any, *names: str) -> None:
     for name in names:
         value = getattr(config, name)

@@ -205,3 +205,21 @@ def test_a_checkpoint_whose_training_state_is_forged_is_one_line(tmp_path):
     for key in ("optimizer_states", "loops"):  # caught while Lightning restores it
         refusal(run_train(["experiment=arc_tiny", *TINY, f"ckpt_path={tmp_path / key}.ckpt"], tmp_path / "out"),
                 f"{key}.ckpt: cannot be restored into this run")
+
+
+def test_the_dashboard_skips_pictures_that_are_pipes_or_devices(tmp_path):
+    import subprocess
+    import sys
+
+    from tests.conftest import ROOT
+
+    run = tmp_path / "run"
+    (run / "arc_eval" / "pictures" / "tasks").mkdir(parents=True)
+    (run / "metrics.json").write_text('{"val/loss": 1.0}')
+    os.mkfifo(run / "arc_eval" / "pictures" / "tasks" / "aaaa0001.png")  # reading it would wait forever
+    (run / "arc_eval" / "pictures" / "contact_sheet.png").symlink_to("/dev/zero")  # endless
+    (run / "arc_eval" / "halting.png").write_bytes(b"not a png")
+    result = subprocess.run([sys.executable, "-m", "hrm.dashboard", str(run)], cwd=ROOT, capture_output=True,
+                            text=True, timeout=120)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "<img" not in (run / "dashboard.html").read_text()
