@@ -19,6 +19,7 @@ def test_each_experiment_takes_its_first_training_steps(make_config, tmp_path, e
     cfg = make_config(f"experiment={experiment}", *TINY, "trainer.max_steps=2")
     metrics = run(cfg)
     assert metrics["trainer/global_step"] == 2
+    assert any(key.startswith("val/") for key in metrics), metrics  # debug=tiny validates: a search can read it
     assert "train/loss" in metrics and torch.isfinite(torch.tensor(metrics["train/loss"]))
     written = json.loads((tmp_path / "run" / "metrics.json").read_text())
     assert written == metrics

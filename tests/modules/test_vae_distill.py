@@ -15,7 +15,9 @@ from tests.conftest import TINY, run_train
 def teacher_run(tmp_path_factory):
     """A tiny experiment=vae_teacher run; distillation runs in the same root find its checkpoint."""
     root = tmp_path_factory.mktemp("vae")
-    metrics = run(compose_train_config(["experiment=vae_teacher", *TINY, "trainer.max_steps=6"], root))
+    # validated once, at the end: best.ckpt (what distillation starts from) is the teacher after 6 steps
+    metrics = run(compose_train_config(["experiment=vae_teacher", *TINY, "trainer.max_steps=6",
+                                        "trainer.val_check_interval=6"], root))
     return root, metrics
 
 
