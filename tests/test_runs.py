@@ -1,6 +1,7 @@
 """A run does what its command says: the same command resumes or says it is done, a changed setting makes
 a new run beside the old one, and a larger step budget continues the run exactly."""
 
+import pytest
 import torch
 
 from tests.conftest import TINY, run_train
@@ -37,14 +38,16 @@ def test_same_command_finished_changed_setting_new_run_killed_run_resumes(tmp_pa
     assert torch.load(own / "last.ckpt", weights_only=True)["global_step"] == 3
 
 
-def test_a_larger_step_budget_continues_exactly_across_an_epoch_boundary(tmp_path):
-    # debug=tiny's ARC: 6 batches an epoch; 4 steps, then 4 more, cross it.
-    straight = run_train([*ARGS, "trainer.max_steps=8"], tmp_path / "straight")
+@pytest.mark.parametrize("budget, first, then", [("trainer.max_steps", 4, 8), ("trainer.max_epochs", 1, 2)])
+def test_a_larger_budget_continues_exactly_across_an_epoch_boundary(tmp_path, budget, first, then):
+    # debug=tiny's ARC: 6 batches an epoch; 4 steps then 4 more cross its end, as 1 epoch then 2 do.
+    bounded = [*ARGS, "trainer.max_steps=-1"] if budget == "trainer.max_epochs" else ARGS
+    straight = run_train([*bounded, f"{budget}={then}"], tmp_path / "straight")
     assert straight.returncode == 0, straight.stderr[-2000:]
-    for steps in (4, 8):
-        result = run_train([*ARGS, f"trainer.max_steps={steps}"], tmp_path / "extended")
+    for size in (first, then):
+        result = run_train([*bounded, f"{budget}={size}"], tmp_path / "extended")
         assert result.returncode == 0, result.stderr[-2000:]
-    assert "resuming from" in result.stdout and "(step 4, epoch 0)" in result.stdout
+    assert "resuming from" in result.stdout and "new run" not in result.stdout
     expected = weights(tmp_path / "straight" / "checkpoints" / "arc_tiny" / "last.ckpt")
     got = weights(tmp_path / "extended" / "checkpoints" / "arc_tiny" / "last.ckpt")
     assert expected.keys() == got.keys()
