@@ -6,7 +6,6 @@ Kept out of train.py so tests and other entry points can run a composed config d
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import sys
 import tempfile
@@ -17,9 +16,9 @@ from typing import Any
 import hydra
 import lightning as L
 import torch
-from lightning.pytorch.callbacks import LearningRateMonitor, ModelSummary
 from hydra.errors import InstantiationException
 from lightning.fabric.utilities.exceptions import MisconfigurationException
+from lightning.pytorch.callbacks import LearningRateMonitor, ModelSummary
 from omegaconf import DictConfig, OmegaConf, open_dict
 
 from hrm.callbacks import LoopStarted, StopOnNonFinite
@@ -31,8 +30,8 @@ from hrm.runs import choose_ckpt_dir, finished_run, identity_settings, read_info
 from hrm.utils import resolvers  # noqa: F401  (registers ${cpu_precision:})
 from hrm.utils.checkpoints import check_compatible, read_checkpoint, resume_checkpoint
 from hrm.utils.cli import one_line_errors, user_error_in
-from hrm.utils.distributed import cluster_plugins, give_ddp_children_this_job, is_rank_zero
 from hrm.utils.checkpoint_io import AtomicCheckpointIO
+from hrm.utils.distributed import cluster_plugins, give_ddp_children_this_job, is_rank_zero
 from hrm.utils.files import read_json
 from hrm.utils.io import atomic_write_json, atomic_write_text, remove_stale_temporaries
 from hrm.utils.parameters import parameter_counts

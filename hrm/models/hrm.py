@@ -15,7 +15,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
-from torch import nn
 
 from hrm.models.layers import GridNetConfig, Linear, PuzzleInput, halting_head, trunc_normal_
 from hrm.utils.validation import at_least, at_most
