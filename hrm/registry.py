@@ -43,13 +43,14 @@ DATA_MODULES = (
     "hrm.data.images.CIFAR10DataModule",
 )
 TRAINERS = ("lightning.pytorch.Trainer",)
-# Callbacks and loggers: Lightning's own, and this framework's.
-CALLBACK_MODULES = ("lightning.pytorch.callbacks.", "hrm.callbacks.", "hrm.progress.", "hrm.evaluation.callback.",
-                    "hrm.evaluation.reconstructions.", "hrm.sweeps.")
-LOGGER_MODULES = ("lightning.pytorch.loggers.",)
+CALLBACKS = ("hrm.callbacks.LastCheckpoint", "hrm.callbacks.SimulatedCrash", "hrm.progress.StepProgress",
+             "hrm.evaluation.callback.ARCEvaluation", "hrm.evaluation.reconstructions.ReconstructionGrid",
+             "hrm.evaluation.reconstructions.ExportSafetensors")
 # Which list each top-level group of the training config draws from.
 GROUPS = {"model": LIGHTNING_MODULES, "data": DATA_MODULES, "trainer": TRAINERS}
-GROUPS_OF_MANY = {"callbacks": CALLBACK_MODULES, "logger": LOGGER_MODULES}
+# Groups of several entries: this framework's classes above, or any class Lightning's package exports (a
+# name in its __all__, so that `package.os.system` and the like are not names of it).
+GROUPS_OF_MANY = {"callbacks": (CALLBACKS, "lightning.pytorch.callbacks"), "logger": ((), "lightning.pytorch.loggers")}
 
 
 def _import(name: str) -> type:
@@ -86,13 +87,22 @@ def check_targets(cfg: Mapping) -> None:
         section = cfg.get(group)
         if isinstance(section, Mapping) and "_target_" in section:
             allowed_class(section["_target_"], allowed, group)
-    for group, prefixes in GROUPS_OF_MANY.items():
+    for group, (ours, package) in GROUPS_OF_MANY.items():
         for name, section in (cfg.get(group) or {}).items():
             target = section.get("_target_") if isinstance(section, Mapping) else None
-            if target is not None and not (isinstance(target, str) and target.startswith(prefixes)):
-                raise UserError(f"{group}.{name}._target_={target!r}: not a class this framework builds (classes"
-                                f" of {', '.join(p.rstrip('.') for p in prefixes)})")
+            if target is not None and not (target in ours or exported_by(package, target)):
+                ours_text = f"one of {', '.join(ours)}, or " if ours else ""
+                raise UserError(f"{group}.{name}._target_={target!r}: not a class this framework builds"
+                                f" ({ours_text}a class {package} exports)")
     _check_nested(cfg, "", set(GROUPS) | set(GROUPS_OF_MANY))
+
+
+def exported_by(package: str, target: Any) -> bool:
+    """Whether `target` is `<package>.<Name>` with Name in the package's `__all__`."""
+    if not isinstance(target, str):
+        return False
+    module, _, name = target.rpartition(".")
+    return module == package and name.isidentifier() and name in getattr(importlib.import_module(package), "__all__", ())
 
 
 def _check_nested(node: Any, where: str, checked_groups: set[str]) -> None:
@@ -109,6 +119,11 @@ def _check_nested(node: Any, where: str, checked_groups: set[str]) -> None:
                 net = value.get("net") if key == "model" else None
                 if isinstance(net, Mapping):
                     allowed_class(net.get("_target_"), NETS, "model.net")
+            elif isinstance(value, Mapping):  # callbacks, loggers: each entry's own _target_ is checked above
+                for name, section in value.items():
+                    for inner, setting in (section.items() if isinstance(section, Mapping) else ()):
+                        if inner != "_target_":
+                            _check_nested(setting, f"{key}.{name}.{inner}", set())
             continue
         if key == "_target_":
             raise UserError(f"{path}={value!r}: not a class this framework builds")

@@ -157,4 +157,9 @@ def test_a_config_override_naming_code_is_refused_before_anything_is_built(tmp_p
             "callbacks.evil._target_='builtins.exec'", "not a class this framework builds")
     refusal(run_train(["experiment=arc_tiny", *TINY, "model.net._target_=os.system"], tmp_path),
             "model.net._target_='os.system'")
+    # a module of ours imports os: its name is no door to os.system; nor is a setting nested in a callback
+    refusal(run_train(["experiment=arc_tiny", *TINY, "+callbacks.evil._target_=hrm.callbacks.os.system",
+                       f"+callbacks.evil._args_=[\"touch {marker}\"]"], tmp_path), "hrm.callbacks.os.system")
+    refusal(run_train(["experiment=arc_tiny", *TINY, "+callbacks.last.evil._target_=os.system",
+                       f"+callbacks.last.evil._args_=[\"touch {marker}\"]"], tmp_path), "callbacks.last.evil._target_")
     assert not (Path(tmp_path) / "checkpoints").exists()
