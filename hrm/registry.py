@@ -107,6 +107,10 @@ def exported_by(package: str, target: Any) -> bool:
 
 def _check_nested(node: Any, where: str, checked_groups: set[str]) -> None:
     """No `_target_` anywhere else, except a model's `net`, which `build_net` checks when it is built."""
+    if isinstance(node, (list, tuple)):  # Hydra instantiates inside lists too (`_args_: [{_target_: ...}]`)
+        for index, item in enumerate(node):
+            _check_nested(item, f"{where}[{index}]", set())
+        return
     if not isinstance(node, Mapping):
         return
     for key, value in node.items():

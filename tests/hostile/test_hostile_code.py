@@ -162,4 +162,6 @@ def test_a_config_override_naming_code_is_refused_before_anything_is_built(tmp_p
                        f"+callbacks.evil._args_=[\"touch {marker}\"]"], tmp_path), "hrm.callbacks.os.system")
     refusal(run_train(["experiment=arc_tiny", *TINY, "+callbacks.last.evil._target_=os.system",
                        f"+callbacks.last.evil._args_=[\"touch {marker}\"]"], tmp_path), "callbacks.last.evil._target_")
+    refusal(run_train(["experiment=arc_tiny", *TINY, f"+data._args_=[{{_target_: os.system, _args_: [touch {marker}]}}]"],
+                      tmp_path), "data._args_[0]._target_='os.system'")
     assert not (Path(tmp_path) / "checkpoints").exists()
