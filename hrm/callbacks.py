@@ -11,6 +11,7 @@ import torch
 from lightning.pytorch.callbacks import ModelCheckpoint
 
 from hrm.errors import TrainingDiverged
+from hrm.utils.checkpoint_io import first_non_finite
 
 
 class SimulatedCrash(L.Callback):
@@ -83,16 +84,10 @@ class StopOnNonFinite(L.Callback):
             raise diverged(trainer, f"the loss is {loss.detach().float().flatten()[0].item()}")
 
     def on_before_optimizer_step(self, trainer: L.Trainer, pl_module: L.LightningModule, optimizer) -> None:
-        dense, sparse = [], []
-        for param in pl_module.parameters():
-            if param.grad is not None:
-                (sparse if param.grad.is_sparse else dense).append(param.grad)
-        values = [*dense, *(g._values() for g in sparse)]
-        if values and not bool(torch.isfinite(torch.nn.utils.get_total_norm(values))):
-            name = next(n for n, p in pl_module.named_parameters()
-                        if p.grad is not None and not bool(torch.isfinite(
-                            p.grad._values() if p.grad.is_sparse else p.grad).all()))
-            raise diverged(trainer, f"the gradient of {name} is not finite")
+        grads = {name: param.grad for name, param in pl_module.named_parameters() if param.grad is not None}
+        bad = first_non_finite(grads)  # the same check the checkpoint writer makes of the weights
+        if bad is not None:
+            raise diverged(trainer, f"the gradient of {bad} is not finite")
 
 
 class LoopStarted(L.Callback):

@@ -69,11 +69,7 @@ def build_net(config: Any, where: str, error: type[UserError] = UserError, devic
     """The network a `net:` mapping describes (`_target_` plus its config dataclass's fields), every setting
     checked first. `device="meta"` builds it without memory, to compare its shapes with a checkpoint's
     before allocating anything."""
-    if not isinstance(config, Mapping):
-        raise error(f"{where}: expected a mapping with _target_, got {type(config).__name__}")
-    cls = allowed_class(config.get("_target_"), NETS, where, error)
-    settings = {key: value for key, value in config.items() if key != "_target_"}
-    build_config(cls.config_class, settings, where, error)  # names, types and ranges, with where in the message
+    cls, settings = check_net_settings(config, where, error)
     try:
         with torch.device(device) if device else contextlib.nullcontext():
             return cls(**settings)
@@ -134,16 +130,18 @@ def _check_nested(node: Any, where: str, checked_groups: set[str]) -> None:
         _check_nested(value, path, set())
 
 
-def check_net_settings(config: Any, where: str, error: type[UserError] = UserError, before_data: bool = False) -> None:
-    """A `net:` mapping's class and settings, without building it. `before_data`: the sizes the data fills
-    in later (vocab_size, seq_len) may still be missing."""
+def check_net_settings(config: Any, where: str, error: type[UserError] = UserError,
+                       before_data: bool = False) -> tuple[type, dict]:
+    """(the net's class, its settings) of a `net:` mapping, each setting checked (names, types, ranges, with
+    `where` in the message) without building the net. `before_data`: the sizes the data fills in later
+    (vocab_size, seq_len) may still be missing."""
     if not isinstance(config, Mapping):
         raise error(f"{where}: expected a mapping with _target_, got {type(config).__name__}")
     cls = allowed_class(config.get("_target_"), NETS, where, error)
     settings = {key: value for key, value in config.items() if key != "_target_"}
-    if before_data:
-        settings = {**{name: 1 for name in DATA_SIZED if name in field_types(cls.config_class)}, **settings}
-    build_config(cls.config_class, settings, where, error)
+    placeholders = {name: 1 for name in DATA_SIZED if name in field_types(cls.config_class)} if before_data else {}
+    build_config(cls.config_class, {**placeholders, **settings}, where, error)
+    return cls, settings
 
 
 DATA_SIZED = ("vocab_size", "seq_len")
@@ -159,13 +157,13 @@ def check_module_arguments(cls: type, values: Any, where: str, error: type[UserE
     for name, config_cls in getattr(cls, "SETTINGS", {}).items():
         if values.get(name) is not None:
             build_config(config_cls, values[name], f"{where}.{name}", error)
-    if "net" in values:
+    if "net" in values and saved_state is None:
         check_net_settings(values["net"], f"{where}.net", error, before_data)
-        if saved_state is not None:
-            net = build_net(values["net"], f"{where}.net", error, device="meta")
-            needed = sum(p.numel() for p in net.parameters())
-            held = sum(t.numel() for t in saved_state.values() if isinstance(t, torch.Tensor))
-            if needed > held:
-                raise error(f"{where}.net: describes a network of {needed:,} parameters, more than the {held:,}"
-                            " values this checkpoint holds")
+    elif "net" in values:  # built without memory (which checks its settings), to count what it needs
+        net = build_net(values["net"], f"{where}.net", error, device="meta")
+        needed = sum(p.numel() for p in net.parameters())
+        held = sum(t.numel() for t in saved_state.values() if isinstance(t, torch.Tensor))
+        if needed > held:
+            raise error(f"{where}.net: describes a network of {needed:,} parameters, more than the {held:,}"
+                        " values this checkpoint holds")
     return values

@@ -21,6 +21,7 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
+from hrm.errors import UserError
 from hrm.utils.files import read_json
 from hrm.utils.io import atomic_write_json
 
@@ -70,7 +71,7 @@ def read_info(ckpt_dir: Path) -> dict:
         return {}
     try:
         info = read_json(path, "run record")
-    except Exception:  # a damaged record: the run is treated as one of unknown settings
+    except UserError:  # a damaged record: the run is treated as one of unknown settings
         return {}
     return info if isinstance(info, dict) else {}
 

@@ -32,7 +32,7 @@ from hrm.utils.checkpoints import check_compatible, read_checkpoint, resume_chec
 from hrm.utils.cli import one_line_errors, user_error_in
 from hrm.utils.checkpoint_io import AtomicCheckpointIO
 from hrm.utils.distributed import cluster_plugins, give_ddp_children_this_job, is_rank_zero
-from hrm.utils.files import read_json
+from hrm.utils.files import read_metrics
 from hrm.utils.io import atomic_write_json, atomic_write_text, remove_stale_temporaries
 from hrm.utils.parameters import parameter_counts
 
@@ -295,8 +295,7 @@ def report_finished(ckpt_dir: Path, finished: dict) -> dict[str, float]:
     """What the same command says when its run has already trained as far as asked: nothing is trained."""
     results = Path(str(finished.get("results", "")))
     try:
-        metrics = read_json(results, "metrics file")
-        metrics = {k: float(v) for k, v in metrics.items() if isinstance(v, (int, float))}
+        metrics = read_metrics(results)
     except UserError:
         metrics = {}
     lines = [f"finished earlier: this run trained {finished.get('global_step')} steps; nothing to train"

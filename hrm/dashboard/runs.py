@@ -17,7 +17,7 @@ from pathlib import Path
 
 from hrm.errors import DataFormatError, UserError
 from hrm.sweeps import read_jobs
-from hrm.utils.files import read_json, read_text, read_yaml
+from hrm.utils.files import read_metrics, read_text, read_yaml
 
 HISTORY = Path("csv") / "metrics.csv"
 PICTURES = (Path("arc_eval") / "pictures" / "contact_sheet.png", Path("arc_eval") / "halting.png")
@@ -87,14 +87,6 @@ def read_run(run_dir: Path) -> Run:
     pictures = [run_dir / p for p in PICTURES] + sorted((run_dir / TASK_PICTURES).glob("*.png"))
     pictures = [p for p in pictures if is_png(p)]
     return Run(run_dir, run_name(run_dir), history, final, pictures)
-
-
-def read_metrics(path: Path) -> dict[str, float]:
-    """A run's metrics.json: names to numbers (anything else in it is left out)."""
-    data = read_json(path, "metrics file")
-    if not isinstance(data, dict):
-        raise DataFormatError(f"{path}: expected an object of metric names and values, got a {type(data).__name__}")
-    return {str(k): float(v) for k, v in data.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
 
 
 def is_png(path: Path) -> bool:

@@ -252,13 +252,6 @@ class PolicyRLModule(PolicyModule):
     def _diverged(self, what: str) -> TrainingDiverged:
         return diverged(self._trainer, what)
 
-    def on_before_optimizer_step(self, optimizer) -> None:
-        grads = [p.grad for p in self.parameters() if p.grad is not None]
-        norm = torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(g.float()) for g in grads]))
-        if not torch.isfinite(norm):
-            raise self._diverged(f"the gradient norm is {norm.item()}")
-        super().on_before_optimizer_step(optimizer)
-
     # --- evaluation --------------------------------------------------------------------------------
     def _record(self, name: str, episodes: Episodes) -> None:
         metrics = self.rollout_metrics[name]

@@ -26,8 +26,6 @@ def read_checkpoint(path: str | Path) -> dict:
     """A Lightning checkpoint, loaded without running anything (`weights_only=True`) and checked as data:
     a dict whose `state_dict` maps names to tensors."""
     path = Path(path)
-    if not path.exists() and not path.is_symlink():
-        raise CheckpointError(f"{path}: no such checkpoint file")
     try:
         check_regular_file(path, "checkpoint file")
     except UserError as error:

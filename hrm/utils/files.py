@@ -93,6 +93,14 @@ def read_json(path: str | os.PathLike, what: str = "JSON file", max_bytes: int =
     return parse_json(read_text(path, what, max_bytes), str(path))
 
 
+def read_metrics(path: str | os.PathLike) -> dict[str, float]:
+    """A run's metrics.json: names to numbers (anything else in it is left out)."""
+    data = read_json(path, "metrics file")
+    if not isinstance(data, dict):
+        raise DataFormatError(f"{path}: expected an object of metric names and values, got a {type(data).__name__}")
+    return {str(k): float(v) for k, v in data.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
+
+
 def files_in(folder: str | os.PathLike, suffix: str, what: str) -> list[Path]:
     """The entries of `folder` ending in `suffix`, sorted, each checked to be a readable regular file (not
     searched below: a folder of data is flat, so a link to a parent cannot make it endless)."""
