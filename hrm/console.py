@@ -22,6 +22,8 @@ EXPECTED_WARNINGS = (
     # best.ckpt's metric exists only after the first validation; last.ckpt may be saved before it
     r"`ModelCheckpoint\(monitor=.*\)` could not find the monitored key",
     r"Experiment logs directory .* exists and is not empty",  # the run dir's csv/, written once per run
+    # a checkpoint of another dir, evaluated or started from: its best-k bookkeeping is that dir's
+    r"The dirpath has changed from",
 )
 # Libraries whose informational lines (devices, precision, seed, tips) a default run does not print.
 CHATTY_LOGGERS = ("lightning.pytorch", "lightning.fabric", "lightning")

@@ -45,7 +45,7 @@ DATA_MODULES = (
 TRAINERS = ("lightning.pytorch.Trainer",)
 CALLBACKS = ("hrm.callbacks.LastCheckpoint", "hrm.callbacks.SimulatedCrash", "hrm.progress.StepProgress",
              "hrm.evaluation.callback.ARCEvaluation", "hrm.evaluation.reconstructions.ReconstructionGrid",
-             "hrm.evaluation.reconstructions.ExportSafetensors")
+             "hrm.evaluation.reconstructions.ExportSafetensors", "hrm.bench.timing.ValidationTimeline")
 # Which list each top-level group of the training config draws from.
 GROUPS = {"model": LIGHTNING_MODULES, "data": DATA_MODULES, "trainer": TRAINERS}
 # Groups of several entries: this framework's classes above, or any class Lightning's package exports (a

@@ -26,7 +26,8 @@ from hrm.config_checks import check_config
 from hrm.console import quiet_third_parties
 from hrm.errors import CheckpointError, UserError
 from hrm.registry import LIGHTNING_MODULES, allowed_class
-from hrm.runs import choose_ckpt_dir, finished_run, identity_settings, read_info, record_finished, update_info
+from hrm.runs import (RunChoice, choose_ckpt_dir, finished_run, identity_settings, read_info, record_finished,
+                      update_info)
 from hrm.utils import resolvers  # noqa: F401  (registers ${cpu_precision:})
 from hrm.utils.checkpoints import check_compatible, read_checkpoint, resume_checkpoint
 from hrm.utils.cli import one_line_errors, user_error_in
@@ -154,10 +155,12 @@ def run(cfg: DictConfig) -> dict[str, float]:
     say = print if is_rank_zero() else (lambda *args: None)  # DDP: one process speaks
     settings = identity_settings(cfg)
     choice = choose_ckpt_dir(Path(cfg.paths.ckpt_dir), settings)  # the run these settings make
+    if not cfg.train and not read_info(choice.ckpt_dir):  # evaluation makes no run: the experiment's checkpoints
+        choice = RunChoice(Path(cfg.paths.ckpt_dir), None)
     with open_dict(cfg):
         cfg.paths.ckpt_dir = str(choice.ckpt_dir)
     ckpt_dir = choice.ckpt_dir
-    if choice.message:
+    if choice.message and cfg.train:
         say(choice.message)
     finished = finished_run(ckpt_dir, cfg) if cfg.train and cfg.resume and not cfg.get("ckpt_path") else None
     if finished is not None:
@@ -193,8 +196,8 @@ def run(cfg: DictConfig) -> dict[str, float]:
         saved = getattr(model, "state_dict_to_checkpoint", model.state_dict)()
         check_compatible(ckpt_path, checkpoint, saved, hint)
         step, epoch = checkpoint.get("global_step"), checkpoint.get("epoch")
-        say(f"resuming from {ckpt_path} (step {step}, epoch {epoch})" if found else
-            f"starting from {ckpt_path} (step {step}, epoch {epoch})")
+        verb = "evaluating" if not cfg.train else "resuming from" if found else "starting from"
+        say(f"{verb} {ckpt_path} (step {step}, epoch {epoch})")
 
     loggers = build_loggers(cfg, resuming=ckpt_path is not None)
     callbacks = build_callbacks(cfg, has_logger=bool(loggers))

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import atexit
 import os
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
 from omegaconf import DictConfig
 
 from hrm.utils.compose import compose_train_config
+from tests.zygote import Zygote
 
 ROOT = Path(__file__).resolve().parents[1]
 # Seconds-long runs: the debug=tiny overrides plus no wandb.
@@ -25,13 +28,28 @@ def make_config(tmp_path):
     return make
 
 
-def run_train(args: list[str], root: Path, timeout: int = 300) -> subprocess.CompletedProcess:
-    """Run the real entry point, `python train.py ...`, as a user would (outputs under `root`)."""
+_zygote: Zygote | None = None
+
+
+def run_train(args: list[str], root: Path, timeout: int = 300, fresh: bool = False) -> subprocess.CompletedProcess:
+    """Run the real entry point, `python train.py ...`, as a user would (outputs under `root`): forked from
+    a process that has imported everything once (tests/zygote.py), or, with `fresh`, a plain new interpreter
+    (where its whole output matters, the import's included)."""
+    global _zygote
     env = dict(os.environ, HRM_ROOT=str(root), WANDB_SILENT="true", PYTHONUNBUFFERED="1")
-    return subprocess.run(
-        [sys.executable, str(ROOT / "train.py"), *args],
-        cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout,
-    )
+    env.pop("PYTEST_CURRENT_TEST", None)
+    argv = [str(ROOT / "train.py"), *args]
+    if fresh:
+        return subprocess.run([sys.executable, *argv], cwd=ROOT, env=env, capture_output=True, text=True,
+                              timeout=timeout)
+    if _zygote is None:
+        _zygote = Zygote(ROOT)
+        atexit.register(_zygote.close)
+    with tempfile.TemporaryDirectory() as folder:
+        out, err = Path(folder) / "stdout", Path(folder) / "stderr"
+        rc = _zygote.run(argv, ROOT, env, out, err, timeout)
+        return subprocess.CompletedProcess([sys.executable, *argv], rc, out.read_text(errors="replace"),
+                                           err.read_text(errors="replace"))
 
 
 @pytest.fixture(scope="session")

@@ -8,7 +8,7 @@ from tests.conftest import run_train
 
 def test_a_default_run_prints_a_screenful_with_progress_and_one_results_block(tmp_path):
     result = run_train(["experiment=arc_tiny", "debug=tiny", "trainer.max_steps=12",
-                        "callbacks.progress_bar.every_seconds=0"], tmp_path)
+                        "callbacks.progress_bar.every_seconds=0"], tmp_path, fresh=True)  # imports' warnings too
     assert result.returncode == 0, result.stderr[-2000:]
     lines = (result.stdout + result.stderr).splitlines()
     assert len(lines) <= 30 + 12, "\n".join(lines)  # the start, results and ARC lines, and a line per step here

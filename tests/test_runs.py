@@ -37,6 +37,13 @@ def test_same_command_finished_changed_setting_new_run_killed_run_resumes(tmp_pa
     assert "new run" not in resumed.stdout
     assert torch.load(own / "last.ckpt", weights_only=True)["global_step"] == 3
 
+    # evaluating under other settings trains nothing, so it makes no run: it evaluates the experiment's own
+    runs = sorted(base.parent.iterdir())
+    evaluated = run_train([*ARGS, "train=false", "data.seed=5"], tmp_path)
+    assert evaluated.returncode == 0, evaluated.stderr[-2000:]
+    assert f"evaluating {base / 'last.ckpt'} (step 3, epoch 0)" in evaluated.stdout
+    assert "new run" not in evaluated.stdout and sorted(base.parent.iterdir()) == runs
+
 
 @pytest.mark.parametrize("budget, first, then", [("trainer.max_steps", 4, 8), ("trainer.max_epochs", 1, 2)])
 def test_a_larger_budget_continues_exactly_across_an_epoch_boundary(tmp_path, budget, first, then):

@@ -37,6 +37,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", default="hrm_agent", help="hrm_agent | hrm_gpt2vocab (default: hrm_agent)")
     parser.add_argument("--epochs", type=int, default=20)
     parser.add_argument("--decisions", type=int, default=100, help="timed single decisions per model")
+    parser.add_argument("overrides", nargs="*", help="config overrides for the imitation run, key=value")
 
 
 def imitation(args: argparse.Namespace, root: str) -> tuple[dict, list[dict], float, Path]:
@@ -44,7 +45,7 @@ def imitation(args: argparse.Namespace, root: str) -> tuple[dict, list[dict], fl
     overrides = ["experiment=agent_imitation", f"model={args.model}", "logger=none",
                  f"trainer.max_epochs={args.epochs}", "trainer.enable_progress_bar=false", "~callbacks.progress_bar",
                  "+callbacks.timeline._target_=hrm.bench.timing.ValidationTimeline",
-                 f"+callbacks.timeline.path={timeline}"]
+                 f"+callbacks.timeline.path={timeline}", *args.overrides]
     cfg = compose_train_config(overrides, root)
     start = time.perf_counter()
     metrics = run_training(cfg)

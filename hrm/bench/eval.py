@@ -28,13 +28,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--ckpt", default="checkpoints/arc_tiny/last.ckpt")
     parser.add_argument("--repeats", type=int, default=3, help="timed passes (the best is reported)")
+    parser.add_argument("overrides", nargs="*", help="config overrides, key=value (e.g. debug=tiny: the model "
+                                                       "`make train ARGS=debug=tiny` trained)")
 
 
 def run(args: argparse.Namespace) -> int:
     silence_expected_warnings()
     with tempfile.TemporaryDirectory() as root:
         overrides = ["experiment=arc_tiny", "logger=none", f"data.eval_batch_size={args.batch_size}",
-                     "callbacks.arc_evaluation.pictures=0"]
+                     "callbacks.arc_evaluation.pictures=0", *args.overrides]
         if args.test_num_aug is not None:
             overrides.append(f"data.test_num_aug={args.test_num_aug}")
         cfg = compose_train_config(overrides, root)

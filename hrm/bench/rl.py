@@ -32,7 +32,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--budget", type=int, default=600, help="seconds of RL training (default: 600)")
     parser.add_argument("--init", help="an imitation checkpoint (default: train one first)")
     parser.add_argument("--imitation-epochs", type=int, default=20)
-    parser.add_argument("overrides", nargs="*", help="Hydra overrides for the RL run, e.g. model.optimizer.lr=3e-5")
+    parser.add_argument("overrides", nargs="*",
+                        help="Hydra overrides for the RL run, e.g. model.optimizer.lr=3e-5 (debug=tiny: the imitation too)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -41,7 +42,9 @@ def run(args: argparse.Namespace) -> int:
         if init is None:
             start = time.perf_counter()
             cfg = compose_train_config(["experiment=agent_imitation", *QUIET,
-                                        f"trainer.max_epochs={args.imitation_epochs}"], root, run_dir="runs/imitation")
+                                        f"trainer.max_epochs={args.imitation_epochs}",
+                                        *(o for o in args.overrides if o.startswith("debug="))], root,
+                                       run_dir="runs/imitation")
             run_training(cfg)
             imitation_seconds = time.perf_counter() - start
             init = str(Path(cfg.paths.ckpt_dir) / "last.ckpt")

@@ -29,11 +29,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--data", default="digits", help="digits | cifar10 (default: digits)")
     parser.add_argument("--epochs", type=int, default=None, help="(default: the experiments' own)")
     parser.add_argument("--repeats", type=int, default=50, help="timed encode+decode passes per batch size")
+    parser.add_argument("overrides", nargs="*", help="config overrides for every run, key=value (e.g. debug=tiny)")
 
 
 def train(experiment: str, root: str, args: argparse.Namespace, *extra: str) -> tuple[dict, float]:
     overrides = [f"experiment={experiment}", f"data={args.data}", "logger=none", "trainer.enable_progress_bar=false",
-                 "~callbacks.progress_bar", *extra]
+                 "~callbacks.progress_bar", *args.overrides, *extra]
     if args.epochs:
         overrides.append(f"trainer.max_epochs={args.epochs}")
     start = time.perf_counter()

@@ -1,0 +1,117 @@
+"""How the walk runs each documented command: its short form and what its text says it does.
+
+A `python train.py ...` command runs as written plus `debug=tiny` (seconds, not hours) unless listed here;
+anything else runs as written unless listed. Every entry must match a documented command (the walk fails
+on a stale one), so a command changed in the docs is changed here too.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+ONE_LINE_ERROR = r"(?m)^error: "
+
+
+@dataclass(frozen=True)
+class Step:
+    short: str | None = None  # what the walk runs instead of the documented command
+    rc: int = 0  # the exit status its text promises (-9: killed by SIGKILL)
+    says: str = ""  # a regex its output matches
+    skip: str = ""  # why it is not run here (the reason is printed)
+    before: str = ""  # what a reader has done first that the docs leave to them (a name in test_walk.SETUPS)
+
+
+GPU_REFUSED = Step(rc=2, says=r"(?m)^error: .*GPU")
+TRAINS = r"results \(all of them in metrics.json\)"
+FINISHED = r"finished earlier: "
+# Placeholders in the docs, and what the walk puts in their place: {newest:<glob>} is the newest match.
+PLACEHOLDERS = {
+    "experiments/multiruns/<time>": "{newest:experiments/multiruns/*}",
+    "experiments/runs/arc_tiny/<time>": "{newest:experiments/runs/arc_tiny/*}",
+    "/path/to/gpt2": "{gpt2}",
+}
+
+STEPS: dict[str, Step] = {
+    "make train": Step(short="make train ARGS=debug=tiny", says=TRAINS),
+    "make test": Step(skip="the suite this walk is part of"),
+    "python train.py": Step(says=FINISHED),  # make train ran it
+    "python train.py trainer=gpu": GPU_REFUSED,
+    "python train.py experiment=arc_full trainer=gpu": GPU_REFUSED,
+    "python train.py experiment=arc_full trainer=gpu trainer.strategy=ddp trainer.devices=4": GPU_REFUSED,
+    "python train.py seed=2 crash_at_step=150": Step(short="python train.py seed=2 crash_at_step=3 debug=tiny", rc=-9),
+    "python train.py seed=2": Step(says=r"resuming from \S+last.ckpt \(step 2"),  # debug=tiny saves every 2
+    "python train.py logger=csv": Step(says=FINISHED),
+    "python train.py --help": Step(says=r"experiment: "),
+    "python train.py experiment=arc_tiny model.net.hidden_size=256 data.num_aug=100 seed=1 experiment_name=wide":
+        Step(says=r"checkpoints/wide \(checkpoints\)"),
+    "python train.py experiment=agent_imitation model=hrm_gpt2vocab":  # the command line's model wins
+        Step(says=r"checkpoints/agent_imitation_hrm_gpt2vocab\s"),
+    "python train.py experiment=agent_imitation data=scenarios train=false "
+    "ckpt_path=checkpoints/agent_imitation_hrm_agent/best.ckpt":
+        Step(says=r"(?s)^(?!.*new run).*evaluating checkpoints/agent_imitation_hrm_agent/best.ckpt.*scenarios/"),
+    "python train.py experiment=arc_tiny train=false": Step(says=r"evaluating \S+checkpoints/arc_tiny/last.ckpt"),
+    "python train.py experiment=arc_full train=false ckpt_path=checkpoints/arc_full/best.ckpt":
+        Step(says=r"evaluating checkpoints/arc_full/best.ckpt"),
+    "python train.py experiment=arc_tiny test=true": Step(says=FINISHED),
+    "python train.py experiment=agent_rl": Step(says=r"starting from the imitation checkpoint \S+agent_imitation_"),
+    "python train.py experiment=agent_rl model.init_from=checkpoints/agent_imitation_hrm_gpt2vocab/best.ckpt":
+        Step(says=r"starting from the imitation checkpoint checkpoints/agent_imitation_hrm_gpt2vocab/best.ckpt"),
+    "python train.py experiment=agent_lora model.adapter=checkpoints/agent_lora/last.adapter": Step(says=TRAINS),
+    "python -m hrm.agent.merge_lora --checkpoint checkpoints/agent_lora/best.ckpt --out experiments/gpt2_lora_merged":
+        Step(says=r"wrote experiments/gpt2_lora_merged"),
+    "python train.py experiment=vae_distill": Step(says=r"tiny_vae.safetensors"),
+    "python train.py experiment=arc_full seed=42 data.precomputed_dir=data/arc-aug-500":
+        Step(says=r"precomputed in data/arc-aug-500"),
+    "python train.py experiment=arc_full --cfg job": Step(says=r"(?m)^experiment_name: arc_full"),
+    "python train.py -m experiment=arc_tiny model.net.hidden_size=64,128 seed=1,2":
+        Step(says=r"sweep of 4 jobs"),
+    "python -m hrm.dashboard 'experiments/multiruns/<time>'": Step(says=r"dashboard.html"),
+    "python -m hrm.dashboard 'experiments/runs/arc_tiny/<time>'": Step(says=r"dashboard.html"),
+    "python -m hrm.dashboard experiments/runs/arc_tiny --out page.html": Step(says=r"page.html"),
+    "python train.py -m hydra/launcher=slurm experiment=arc_full trainer=gpu trainer.strategy=ddp trainer.devices=4 "
+    "trainer.num_nodes=2 'hydra.launcher.partition=<partition>' hydra.launcher.timeout_min=1440":
+        Step(skip="needs a SLURM cluster with GPUs; tests/test_slurm.py runs this launcher on a fake SLURM"),
+    "python -m hrm.agent.collect --episodes 22 --steps 50 --seed 1 --out data/my_decisions.json":
+        Step(says=r"data/my_decisions.json"),
+    "python -m hrm.agent.autopilot --out experiments/autopilot":
+        Step(short="python -m hrm.agent.autopilot --out experiments/autopilot --examples 60 --steps 10 debug=tiny"),
+    "python train.py experiment=agent_lora model.pretrained=/path/to/gpt2": Step(says=TRAINS),
+    "python -m hrm.agent.collect --teacher gpt2 --lm gpt2 --out data/gpt2_decisions.json":
+        Step(short="python -m hrm.agent.collect --teacher gpt2 --lm {gpt2} --episodes 1 --steps 3 "
+                   "--out data/gpt2_decisions.json"),
+    "python -m hrm.data.build_arc --num-aug 500 --seed 42 --output-dir data/arc-aug-500":
+        Step(short="python -m hrm.data.build_arc --num-aug 2 --max-tasks 2 --canvas 10 --seed 42 "
+                   "--output-dir data/arc-aug-500", says=r"wrote data/arc-aug-500"),
+    "python -m hrm.bench agent": Step(short="python -m hrm.bench agent --decisions 2 debug=tiny"),
+    "python -m hrm.bench rl": Step(short="python -m hrm.bench rl --budget 2 debug=tiny"),
+    "python -m hrm.bench compare":  # debug=tiny's agent runs learn from a log of their own
+        Step(short="python -m hrm.bench compare --decisions 2 --log data/hrm_training_data_tiny.json"),
+    "python -m hrm.bench vae": Step(short="python -m hrm.bench vae --repeats 1 debug=tiny"),
+    "python -m hrm.bench step": Step(short="python -m hrm.bench step --steps 1 --warmup 1"),
+    "python -m hrm.bench step --compile": Step(short="python -m hrm.bench step --compile --steps 1 --warmup 1"),
+    "python -m hrm.bench eval": Step(short="python -m hrm.bench eval --repeats 1 debug=tiny"),
+    "python train.py experiment=vae_teacher data=cifar10": Step(says=TRAINS, before="cifar10"),
+    # debug=tiny's Sudoku is 4x4; the CSVs' are 9x9
+    "python train.py experiment=sudoku9 data.train_csv=sudoku-extreme/train.csv data.test_csv=sudoku-extreme/test.csv":
+        Step(short="python train.py experiment=sudoku9 data.train_csv=sudoku-extreme/train.csv "
+                   "data.test_csv=sudoku-extreme/test.csv debug=tiny data.size=9",
+             says=TRAINS, before="sudoku-extreme"),
+    "python -m hrm.bench learn --task sudoku6 --budget 300":
+        Step(short="python -m hrm.bench learn --task sudoku6 --budget 2 debug=tiny"),
+}
+
+# Free names in the docs' Python snippets, defined the way a user would have them (run before the snippet).
+PRELUDES: dict[str, str] = {
+    "TrainingDataCollector": (
+        "import json\n"
+        "_first = json.load(open('data/my_decisions.json'))['examples'][0]\n"
+        "state, action, result = _first['state'], _first['action'], _first['result']\n"),
+    "vae.encode(images)": (
+        "import torch\n"
+        "images = torch.rand(2, 1, 32, 32)\n"),
+}
+# Files the snippets name by a bare file name, and where the walk's runs wrote them.
+SNIPPET_FILES = {
+    '"tiny_vae.safetensors"': '"checkpoints/vae_distill/tiny_vae.safetensors"',
+    'GPT2LMHeadModel.from_pretrained("gpt2")': 'GPT2LMHeadModel.from_pretrained("{gpt2}")',
+}
