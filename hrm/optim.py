@@ -1,4 +1,5 @@
-"""Optimizers: sign-SGD for the sparse puzzle-embedding table, and a group that steps several as one.
+"""Optimizers: AdamATan2 (the official HRM's), sign-SGD for the sparse puzzle-embedding table, and a group that
+steps several as one.
 
 Lightning's automatic optimization (needed for `accumulate_grad_batches` and precision plugins) takes
 a single optimizer, while HRM trains its puzzle embeddings with their own optimizer and learning rate.
@@ -23,6 +24,7 @@ from hrm.utils.validation import InvalidSetting, at_least, between, one_of, posi
 class OptimizerSettings:
     """What `model.optimizer` may hold, checked as data (None: the module's default)."""
 
+    name: str | None = None  # the reasoning models' dense optimizer: adamw (default) or adam_atan2 (HRM's)
     lr: float | None = None
     betas: list[float] | None = None
     weight_decay: float | None = None
@@ -38,8 +40,51 @@ class OptimizerSettings:
         at_least(self, 0, "weight_decay", "warmup_steps", "puzzle_emb_weight_decay")
         between(self, 0, 1, "min_lr_ratio")
         one_of(self, "lr_decay", (None, "cosine"))
+        one_of(self, "name", (None, *DENSE_OPTIMIZERS))
         if self.betas is not None and (len(self.betas) != 2 or not all(0 <= b < 1 for b in self.betas)):
             raise InvalidSetting("betas", list(self.betas), "must be two numbers in [0, 1)")
+
+
+class AdamATan2(Optimizer):
+    """Adam with atan2 in place of the division by sqrt(v) + eps (the official HRM's optimizer):
+
+        w <- w * (1 - lr * wd) - lr * atan2(m / (1 - beta1^t), sqrt(v / (1 - beta2^t)))
+
+    Bounded by lr * pi/2 per step and without eps, so it needs no epsilon tuning and a tiny v cannot blow
+    up the update. Plain tensor ops: any device and dtype (the state is kept in the parameter's dtype).
+    """
+
+    def __init__(self, params, lr: float = 1e-4, betas: tuple[float, float] = (0.9, 0.95), weight_decay: float = 0.1):
+        super().__init__(params, dict(lr=lr, betas=tuple(betas), weight_decay=weight_decay))
+
+    @torch.no_grad()
+    def step(self, closure=None):
+        loss = None
+        if closure is not None:
+            with torch.enable_grad():
+                loss = closure()
+        for group in self.param_groups:
+            lr, (beta1, beta2), decay = group["lr"], group["betas"], group["weight_decay"]
+            for param in group["params"]:
+                if param.grad is None:
+                    continue
+                state = self.state[param]
+                if not state:
+                    state["step"] = torch.zeros((), dtype=torch.float32)
+                    state["exp_avg"] = torch.zeros_like(param)
+                    state["exp_avg_sq"] = torch.zeros_like(param)
+                state["step"] += 1
+                step = int(state["step"].item())
+                m, v = state["exp_avg"], state["exp_avg_sq"]
+                m.lerp_(param.grad, 1 - beta1)
+                v.mul_(beta2).addcmul_(param.grad, param.grad, value=1 - beta2)
+                param.mul_(1 - lr * decay)
+                update = torch.atan2(m / (1 - beta1**step), v.sqrt() / math.sqrt(1 - beta2**step))
+                param.add_(update, alpha=-lr)
+        return loss
+
+
+DENSE_OPTIMIZERS = ("adamw", "adam_atan2")
 
 
 class SparseSignSGD(Optimizer):
@@ -158,13 +203,22 @@ def warmup_then_cosine(warmup_steps: int, progress: Callable[[], float], floor: 
     return multiplier
 
 
+def dense_optimizer(params, cfg: dict, precision: str | None) -> Optimizer:
+    """The optimizer of a model's dense weights (lr, betas, weight_decay from `cfg`): AdamW, or AdamATan2
+    with `name: adam_atan2`. `precision`: the trainer's (None: no trainer yet)."""
+    if cfg.get("name") == "adam_atan2":
+        return AdamATan2(params, lr=cfg["lr"], betas=tuple(cfg["betas"]), weight_decay=cfg["weight_decay"])
+    # The fused AdamW is several times faster on a CPU (most of a step for the 12.9M-row GPT-2 embedding), but
+    # with fp16 loss scaling its gradients stay scaled until the step: there, the plain one.
+    fused = precision is not None and not str(precision).startswith("16")
+    return torch.optim.AdamW(params, lr=cfg["lr"], betas=tuple(cfg["betas"]), weight_decay=cfg["weight_decay"],
+                             fused=fused)
+
+
 def adamw_with_warmup(params, settings: dict, precision: str = "") -> dict:
-    """Lightning's optimizer config: AdamW (lr, betas, weight_decay from `settings`) with a linear warm-up
-    over `warmup_steps`, stepped per optimizer step."""
+    """Lightning's optimizer config: `dense_optimizer` (AdamW unless `settings` names another) with a linear
+    warm-up over `warmup_steps`, stepped per optimizer step."""
     cfg = {"lr": 1e-3, "betas": (0.9, 0.95), "weight_decay": 0.01, "warmup_steps": 0, **settings}
-    # The fused AdamW is ~5x faster on a CPU (most of a step for the 12.9M-row GPT-2 embedding), but with
-    # fp16 loss scaling its gradients stay scaled until the step: there, the plain one.
-    optimizer = torch.optim.AdamW(params, lr=cfg["lr"], betas=tuple(cfg["betas"]), weight_decay=cfg["weight_decay"],
-                                  fused=not str(precision).startswith("16"))
+    optimizer = dense_optimizer(params, cfg, precision)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, warmup_then_constant(cfg["warmup_steps"]))
     return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}

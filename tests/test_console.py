@@ -36,3 +36,18 @@ def test_periodic_checkpoints_keep_the_three_most_recent(tmp_path):
     assert result.returncode == 0, result.stderr[-2000:]
     names = sorted(p.name for p in (tmp_path / "checkpoints" / "arc_tiny").glob("*.ckpt"))
     assert names == ["best.ckpt", "epoch-015.ckpt", "epoch-017.ckpt", "epoch-019.ckpt", "last.ckpt"]
+
+
+def test_a_run_killed_after_a_periodic_checkpoint_keeps_no_extra_one(tmp_path):
+    # last.ckpt at step 10, epoch-001.ckpt at step 12, the kill at 13: resuming from step 10 saves
+    # epoch-001 again, in place, so the three most recent are all that stay
+    args = ["experiment=arc_tiny", "debug=tiny", "logger=none", "trainer.max_steps=-1", "trainer.max_epochs=8",
+            "callbacks.every_5_epochs.every_n_epochs=2", "test=false", "trainer.val_check_interval=1.0",
+            "trainer.check_val_every_n_epoch=100", "callbacks.last.every_n_train_steps=10"]
+    ckpt_dir = tmp_path / "checkpoints" / "arc_tiny"
+    assert run_train([*args, "crash_at_step=13"], tmp_path).returncode == -9
+    assert (ckpt_dir / "epoch-001.ckpt").is_file()
+    resumed = run_train(args, tmp_path)
+    assert resumed.returncode == 0 and "resuming from" in resumed.stdout, resumed.stderr[-2000:]
+    names = sorted(p.name for p in ckpt_dir.glob("*.ckpt"))
+    assert names == ["epoch-003.ckpt", "epoch-005.ckpt", "epoch-007.ckpt", "last.ckpt"]

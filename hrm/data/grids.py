@@ -106,6 +106,20 @@ def decode_grid(tokens, canvas: int = 30) -> np.ndarray:
     return (board[:height, :width] - COLOR_OFFSET).astype(np.uint8)
 
 
+def crop_official(tokens, canvas: int = 30) -> np.ndarray:
+    """Read a grid back as HRM's evaluation does: the largest top-left rectangle of colours, where each
+    row's run of colours (up to its first non-colour) can only narrow the rectangle going down; the
+    largest area wins, the shortest on a tie. Empty (0x0) when the top-left cell is no colour."""
+    board = np.asarray(tokens).reshape(canvas, canvas)
+    is_colour = (board >= COLOR_OFFSET) & (board < COLOR_OFFSET + NUM_COLORS)
+    width, best, size = canvas, 0, (0, 0)
+    for row in range(canvas):
+        width = min(width, _leading_true(is_colour[row]))
+        if (row + 1) * width > best:
+            best, size = (row + 1) * width, (row + 1, width)
+    return (board[:size[0], :size[1]] - COLOR_OFFSET).astype(np.uint8)
+
+
 def _leading_true(mask: np.ndarray) -> int:
     """Length of the run of True at the start of a 1-D boolean array."""
     falses = np.flatnonzero(~mask)

@@ -17,9 +17,12 @@ import numpy as np
 from hrm.data.grids import PAD, VOCAB_SIZE
 from hrm.evaluation.halting import SegmentCurve
 from hrm.evaluation.pictures import render_all
-from hrm.evaluation.scoring import score, truths_from_tasks, write_per_task_csv, write_submission
+from hrm.evaluation.scoring import (official_pass_at_k, score, truths_from_tasks, write_per_task_csv,
+                                    write_submission)
 from hrm.evaluation.voting import Prediction, attempts_for_pairs, count_variants, vote
 from hrm.modules.losses import IGNORE_LABEL
+
+OFFICIAL_KS = (1, 2, 10)  # the official rule's k's reported (its notebook prints 1, 2, 5, 10, 100, 1000)
 
 
 class ARCEvaluation(L.Callback):
@@ -70,6 +73,8 @@ class ARCEvaluation(L.Callback):
         unscored = len({(p.task_id, p.test_index) for p in self.predictions} - set(truths))
         candidates = vote(self.predictions, datamodule.canvas)
         scores, rows = score(candidates, truths, count_variants(self.predictions))
+        official_votes = vote(self.predictions, datamodule.canvas, rule="official")
+        official = {k: official_pass_at_k(official_votes, truths, k) for k in OFFICIAL_KS}
         attempts = attempts_for_pairs(candidates)
         curve = SegmentCurve(np.concatenate(self.correct_by_segment), np.concatenate(self.halted_at))
 
@@ -89,6 +94,7 @@ class ARCEvaluation(L.Callback):
             "arc/pass@1": scores.pass_at_1,
             "arc/pass@2": scores.pass_at_2,
             "arc/all_correct@2": scores.all_correct_at_2,
+            **{f"arc/official_pass@{k}": value for k, value in official.items()},
             "arc/num_tasks": float(scores.num_tasks),
             "arc/num_test_outputs": float(scores.num_test_outputs),
             "arc/num_unscored_test_inputs": float(unscored),
@@ -104,9 +110,11 @@ class ARCEvaluation(L.Callback):
         self._log_images(trainer)
         print(
             f"ARC evaluation: pass@2 {scores.pass_at_2:.4f}, pass@1 {scores.pass_at_1:.4f}, "
-            f"all-correct@2 {scores.all_correct_at_2:.4f} (ARC Prize rule; all-correct is HRM's stricter one) "
-            f"over {scores.num_tasks} tasks, {scores.num_test_outputs} test outputs, "
-            f"{scores.num_variants} augmented variants; mean segments {curve.mean_segments:.2f}\n"
+            f"all-correct@2 {scores.all_correct_at_2:.4f} (ARC Prize rule) over {scores.num_tasks} tasks, "
+            f"{scores.num_test_outputs} test outputs, {scores.num_variants} augmented variants; "
+            f"mean segments {curve.mean_segments:.2f}\n"
+            f"  official rule (HRM's and TRM's papers): "
+            + ", ".join(f"pass@{k} {value:.4f}" for k, value in official.items()) + "\n"
             + (f"  {unscored} test inputs without a known output: answered in submission.json, not scored\n"
                if unscored else "")
             + f"  files: {self.output_dir}/submission.json, per_task.csv, halting.csv/png"

@@ -1,11 +1,15 @@
 """ARC scores and the files an evaluation leaves behind.
 
-Two rules, both over the tasks that have known test outputs:
+Three rules, all over the tasks that have known test outputs:
 - pass@k (the ARC Prize rule): a test output counts if any of the first k attempts matches it exactly;
   a task scores the fraction of its test outputs that count; the score is the mean over tasks.
   pass@2 is the number the ARC Prize reports.
-- all-correct@k (HRM's notebook): a task counts 1 only if every one of its test outputs counts.
-They differ only on tasks with several test outputs (about 5% of ARC-AGI-1 evaluation).
+- all-correct@k: a task counts 1 only if every one of its test outputs counts (same votes as pass@k).
+- official pass@k (HRM's and TRM's evaluation notebook, what their papers report): votes of the
+  official crop with empty grids voting too (voting.RULES["official"]), and a task counts only if every
+  one of its test outputs is among its k best candidates.
+pass@k and all-correct@k differ only on tasks with several test outputs (about 5% of ARC-AGI-1
+evaluation); the official rule also differs where the model predicts ragged or empty grids.
 """
 
 from __future__ import annotations
@@ -73,6 +77,16 @@ def pass_at_k(attempts_by_pair: Attempts, truths: Truths, k: int = 2) -> float:
 def all_correct_at_k(attempts_by_pair: Attempts, truths: Truths, k: int = 2) -> float:
     """Fraction of tasks whose every test output is matched within k attempts (0 if no task)."""
     by_task = _matches_by_task(attempts_by_pair, truths, k)
+    return float(np.mean([all(m) for m in by_task.values()])) if by_task else 0.0
+
+
+def official_pass_at_k(candidates_by_pair: dict[PairKey, list[Candidate]], truths: Truths, k: int) -> float:
+    """Fraction of tasks whose every known test output is one of the k best candidates of its pair (0 if
+    no task). No attempt is filled in: a pair with fewer than k candidates has only those."""
+    by_task = defaultdict(list)
+    for (task_id, j), truth in truths.items():
+        top = [c.grid for c in candidates_by_pair.get((task_id, j), [])[:k]]
+        by_task[task_id].append(is_matched(top, truth, k))
     return float(np.mean([all(m) for m in by_task.values()])) if by_task else 0.0
 
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from hrm.data.augment import Augmentation
-from hrm.data.grids import decode_grid
+from hrm.data.grids import crop_official, decode_grid
 
 PairKey = tuple[str, int]  # (task id, index of the test pair in the task)
 
@@ -54,19 +54,26 @@ def sigmoid(x: float) -> float:
     return float(z / (1.0 + z))
 
 
-def vote(predictions: Iterable[Prediction], canvas: int = 30) -> dict[PairKey, list[Candidate]]:
+# How a prediction's tokens become a grid, and whether an empty grid votes:
+# - "prize" (this framework's, for the ARC Prize rule): the width of the first row, then the rows that
+#   fill it; an empty grid is no answer and gets no vote, so it can never outrank a real grid;
+# - "official" (HRM's evaluation notebook): crop_official, and an empty grid votes like any other.
+RULES = {"prize": (decode_grid, False), "official": (crop_official, True)}
+
+
+def vote(predictions: Iterable[Prediction], canvas: int = 30, rule: str = "prize") -> dict[PairKey, list[Candidate]]:
     """Ranked candidates for every test pair that has a prediction, best first.
 
-    A prediction that decodes to an empty grid (no colour in the top-left cell) is no answer and
-    gets no vote, so it can never outrank a real grid; a pair whose predictions were all empty maps
-    to an empty list. Ties in (votes, confidence) keep first-seen order, so the result is deterministic.
+    A pair whose predictions all gave no answer maps to an empty list. Ties in (votes, confidence) keep
+    first-seen order, so the result is deterministic.
     """
+    read_grid, empty_votes = RULES[rule]
     # pair -> grid key -> [grid, votes, sum of confidences, sum of segments]
     tallies: dict[PairKey, dict[tuple, list]] = {}
     for p in predictions:
         pair = tallies.setdefault((p.task_id, int(p.test_index)), {})
-        grid = decode_grid(p.tokens, canvas)
-        if grid.size == 0:
+        grid = read_grid(p.tokens, canvas)
+        if grid.size == 0 and not empty_votes:
             continue
         grid = p.augmentation.invert(grid)
         key = (grid.shape, grid.tobytes())  # the shape too: a 2x3 and a 3x2 grid share their bytes

@@ -21,11 +21,24 @@ SHORT_SEQUENCE = 160  # tokens; see Attention.forward
 ATTN_BIAS_GAIN = 10.0  # see Attention.__init__
 
 
+def _truncated_std(bound: float) -> float:
+    """The standard deviation of a standard normal truncated to [-bound, bound]."""
+    density = math.exp(-bound * bound / 2) / math.sqrt(2 * math.pi)
+    mass = math.erf(bound / math.sqrt(2))
+    return math.sqrt(1 - 2 * bound * density / mass)
+
+
+TRUNCATION = 2.0  # in standard deviations of the underlying normal
+TRUNCATED_STD = _truncated_std(TRUNCATION)
+
+
 def trunc_normal_(tensor: torch.Tensor, std: float) -> torch.Tensor:
-    """Truncated normal at +-2 std: LeCun-style init without the rare huge outliers."""
+    """The official HRM init: a normal truncated at +-2 of its standard deviations, widened so that the
+    values' *actual* standard deviation is `std` (a plain truncation would leave 0.88 of it)."""
     if std == 0:
         return tensor.zero_()
-    return nn.init.trunc_normal_(tensor, mean=0.0, std=std, a=-2 * std, b=2 * std)
+    wide = std / TRUNCATED_STD
+    return nn.init.trunc_normal_(tensor, mean=0.0, std=wide, a=-TRUNCATION * wide, b=TRUNCATION * wide)
 
 
 def rms_norm(x: torch.Tensor, eps: float = 1e-5) -> torch.Tensor:

@@ -24,7 +24,8 @@ from hrm.modules.act import (
     ACTCarry, ACTConfig, SegmentLoss, act_segment, initial_act_carry, segment_loss, wants_to_halt,
 )
 from hrm.modules.losses import IGNORE_LABEL, token_loss_fn
-from hrm.optim import OptimizerGroup, OptimizerSettings, SparseSignSGD, warmup_then_constant, warmup_then_cosine
+from hrm.optim import (OptimizerGroup, OptimizerSettings, SparseSignSGD, dense_optimizer, warmup_then_constant,
+                       warmup_then_cosine)
 from hrm.registry import build_net
 from hrm.utils.compose import plain_container
 from hrm.utils.validation import build_config
@@ -50,7 +51,8 @@ class ReasoningModule(L.LightningModule):
         """
         net: the network's config with its `_target_` (built here, so a checkpoint can rebuild it).
         act: fields of `ACTConfig`. loss: "stablemax" or "softmax".
-        optimizer: lr, betas, weight_decay, warmup_steps for AdamW; puzzle_emb_lr and
+        optimizer: name (adamw, or adam_atan2 as the official HRM), lr, betas, weight_decay, warmup_steps;
+            puzzle_emb_lr and
             puzzle_emb_weight_decay for the puzzle embeddings' sign-SGD.
         tokenizer: the text tokenizer this model's vocabulary comes from (None: the data's own vocabulary).
         compile: torch.compile the net's heavy parts (slow to start: worth it for long runs only).
@@ -233,11 +235,8 @@ class ReasoningModule(L.LightningModule):
         sparse_ids = {id(p) for p in sparse}
         dense = [p for p in self.parameters() if p.requires_grad and id(p) not in sparse_ids]
 
-        # The fused AdamW is several times faster on a CPU; with fp16 loss scaling, the plain one (see
-        # hrm.optim.adamw_with_warmup).
-        fused = not str(self.trainer.precision).startswith("16") if self._trainer is not None else False
-        optimizers = [torch.optim.AdamW(dense, lr=cfg["lr"], betas=tuple(cfg["betas"]),
-                                        weight_decay=cfg["weight_decay"], fused=fused)]
+        precision = str(self.trainer.precision) if self._trainer is not None else None
+        optimizers = [dense_optimizer(dense, cfg, precision)]
         if sparse:
             optimizers.append(SparseSignSGD(sparse, lr=cfg["puzzle_emb_lr"],
                                             weight_decay=cfg["puzzle_emb_weight_decay"]))

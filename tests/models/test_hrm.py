@@ -1,7 +1,10 @@
+import math
+
 import pytest
 import torch
 
 from hrm.models.hrm import HRM, HRMCarry
+from hrm.models.layers import TRUNCATED_STD, Linear
 
 SMALL = dict(vocab_size=12, seq_len=16, num_puzzle_identifiers=5, hidden_size=32, num_heads=4,
              H_layers=1, L_layers=2, H_cycles=3, L_cycles=2)
@@ -94,3 +97,21 @@ def test_grid_positions_are_a_row_plus_a_column_vector_and_attention_bias_is_per
         HRM(**{**SMALL, "seq_len": 15, "pos_encoding": "grid"})
     with pytest.raises(ValueError, match="positions"):
         HRM(**{**SMALL, "seq_len": 1600, "attn_bias": True})
+
+
+def test_initial_weights_have_the_official_standard_deviations_at_paper_size():
+    # The official init widens its truncated normal so that the values' actual std is the nominal one
+    # (1/sqrt(fan_in) for linears, 1/sqrt(d) for embeddings, 1 for H_init/L_init); a plain truncation
+    # at +-2 std leaves 0.88 of it.
+    torch.manual_seed(0)
+    net = HRM(vocab_size=12, seq_len=900)  # the paper's ARC model: 512 wide, 8 heads, 4+4 layers
+    samples = {name: (module.weight, 1 / math.sqrt(module.in_features))
+               for name, module in net.named_modules() if isinstance(module, Linear) and name != "q_head"}
+    samples["embed_tokens"] = (net.embed_tokens.weight, 1 / math.sqrt(512))
+    samples["H_init and L_init"] = (torch.cat([net.H_init, net.L_init]), 1.0)
+    for name, (values, nominal) in samples.items():
+        ratio = values.std().item() / nominal
+        # a sample of n values measures a std to about 0.6/sqrt(n) of it: 0.07% for a 512x512 linear
+        tolerance = max(0.01, 3 * 0.6 / math.sqrt(values.numel()))
+        assert abs(ratio - 1) < tolerance, (name, ratio)
+        assert values.abs().max() <= 2 * nominal / TRUNCATED_STD  # still truncated at 2 of its widened stds
