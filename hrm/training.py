@@ -239,8 +239,8 @@ def run(cfg: DictConfig) -> dict[str, float]:
 
 
 # What a run's summary shows (metrics.json keeps everything).
-HEADLINE = ("val/", "test/", "arc/pass", "arc/all_correct", "arc/num_", "arc/mean_segments", "scenarios/", "switch/",
-            "size/", "teacher/", "distill/", "rl/")
+HEADLINE = ("val/", "test/", "arc/pass", "arc/official_pass", "arc/all_correct", "arc/num_", "arc/mean_segments",
+            "scenarios/", "switch/", "size/", "teacher/", "distill/", "rl/")
 
 
 def headline_metrics(metrics: dict[str, float]) -> dict[str, float]:

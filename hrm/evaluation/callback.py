@@ -17,8 +17,13 @@ import numpy as np
 from hrm.data.grids import PAD, VOCAB_SIZE
 from hrm.evaluation.halting import SegmentCurve
 from hrm.evaluation.pictures import render_all
-from hrm.evaluation.scoring import (official_pass_at_k, score, truths_from_tasks, write_per_task_csv,
-                                    write_submission)
+from hrm.evaluation.scoring import (
+    official_pass_at_k,
+    score,
+    truths_from_tasks,
+    write_per_task_csv,
+    write_submission,
+)
 from hrm.evaluation.voting import Prediction, attempts_for_pairs, count_variants, vote
 from hrm.modules.losses import IGNORE_LABEL
 

@@ -82,6 +82,8 @@ STEPS: dict[str, Step] = {
     "python -m hrm.data.build_arc --num-aug 500 --seed 42 --output-dir data/arc-aug-500":
         Step(short="python -m hrm.data.build_arc --num-aug 2 --max-tasks 2 --canvas 10 --seed 42 "
                    "--output-dir data/arc-aug-500", says=r"wrote data/arc-aug-500"),
+    "python -m hrm.convert official path/to/HRM-checkpoint-sudoku-extreme --out checkpoints/official_sudoku "
+    "--seq-len 81": Step(says=r"wrote checkpoints/official_sudoku/last.ckpt", before="official"),
     "python -m hrm.bench agent": Step(short="python -m hrm.bench agent --decisions 2 debug=tiny"),
     "python -m hrm.bench rl": Step(short="python -m hrm.bench rl --budget 2 debug=tiny"),
     "python -m hrm.bench compare":  # debug=tiny's agent runs learn from a log of their own

@@ -72,7 +72,14 @@ def cifar10_release(clone: Path) -> None:
     write_cifar(clone / "data", per_batch=16)
 
 
-SETUPS = {"sudoku-extreme": sudoku_extreme_csvs, "cifar10": cifar10_release}
+def official_checkpoint(clone: Path) -> None:
+    """A downloaded official HRM checkpoint folder (random values in its layout: no hub here)."""
+    from tests.official_layout import official_folder, official_state
+
+    official_folder(clone / "path" / "to", official_state(), name="HRM-checkpoint-sudoku-extreme")
+
+
+SETUPS = {"sudoku-extreme": sudoku_extreme_csvs, "cifar10": cifar10_release, "official": official_checkpoint}
 
 
 class Walk:
