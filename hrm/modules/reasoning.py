@@ -1,8 +1,9 @@
 """ReasoningModule: trains a recurrent reasoning net (HRM; later TRM, a plain transformer) on token grids.
 
 Owns everything about training that is not the network: deep supervision (one segment per optimizer
-step with the ACT carry kept across steps), the loss, torchmetrics, the optimizers, and the extra
-state a checkpoint needs for an exact resume (the carry and the exploration RNG).
+step with the ACT carries kept across steps, one per accumulated micro-batch), the loss, torchmetrics,
+the optimizers, and the extra state a checkpoint needs for an exact resume (the carries and the
+exploration RNG).
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from hrm.registry import build_net
 from hrm.utils.compose import plain_container
 from hrm.utils.validation import build_config
 
+MAX_SLOTS = 1 << 16  # carries a checkpoint may hold (one per accumulated micro-batch)
 LOSS_KEYS = ("loss", "lm_loss", "q_halt_loss", "q_continue_loss")
 ROW_METRICS = ("accuracy", "exact_accuracy", "q_halt_accuracy", "steps")
 STAGES = ("train", "val", "test")
@@ -80,7 +82,10 @@ class ReasoningModule(L.LightningModule):
             {f"{stage}_": torch.nn.ModuleDict({key: MeanMetric() for key in LOSS_KEYS + ROW_METRICS})
              for stage in STAGES}
         )
-        self._carry: ACTCarry | None = None  # deep supervision's state across training steps
+        # Deep supervision's state across training steps: one carry per micro-batch of an optimizer step
+        # (trainer.accumulate_grad_batches), so that k accumulated micro-batches of B rows are k x B distinct
+        # rows at one segment each, as one batch of k x B would be, not B rows run k segments in a row.
+        self._carries: list[ACTCarry | None] = [None]
         # What "solved" means for the task (the DataModule's `solved`, e.g. any valid Sudoku grid that
         # keeps the givens); None: the prediction equals the label.
         self._solved = None
@@ -157,11 +162,16 @@ class ReasoningModule(L.LightningModule):
     # --- training: one segment per step ------------------------------------------------------------
     def training_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> torch.Tensor:
         self.check_token_range(batch)
-        if self._carry is None or self._carry.steps.shape[0] != batch["inputs"].shape[0]:
-            self._carry = initial_act_carry(self.net, batch)
-        carry, out = act_segment(self.net, self._carry, batch, self.act_config, True, self._generator)
+        slots = max(1, self._trainer.accumulate_grad_batches) if self._trainer is not None else 1
+        if len(self._carries) != slots:  # accumulation changed (a resumed run with another setting): start over
+            self._carries = [None] * slots
+        slot = batch_idx % slots  # Lightning steps after micro-batches 0..k-1 of each epoch's groups of k
+        carry = self._carries[slot]
+        if carry is None or carry.steps.shape[0] != batch["inputs"].shape[0]:
+            carry = initial_act_carry(self.net, batch)
+        carry, out = act_segment(self.net, carry, batch, self.act_config, True, self._generator)
         result = segment_loss(carry, out, self.token_loss, self._solved)
-        self._carry = carry
+        self._carries[slot] = carry
         # Only on the steps the loggers write (every log_every_n_steps, and the last of max_steps): a step's
         # eight metrics cost ~6% of a small model's step on a CPU.
         step, trainer = self.global_step + 1, self._trainer
@@ -269,8 +279,7 @@ class ReasoningModule(L.LightningModule):
     # --- checkpoint: the carry and RNG, so a resumed run continues exactly -------------------------
     def on_save_checkpoint(self, checkpoint: dict) -> None:
         state: dict[str, Any] = {"generator": self._generator.get_state()}
-        if self._carry is not None:
-            state["carry"] = self._carry.state_dict()
+        state["carries"] = [None if carry is None else carry.state_dict() for carry in self._carries]
         checkpoint["reasoning_state"] = state
 
     def on_load_checkpoint(self, checkpoint: dict) -> None:
@@ -278,13 +287,15 @@ class ReasoningModule(L.LightningModule):
         try:
             if "generator" in state:
                 self._generator.set_state(state["generator"])
-            if state.get("carry") is not None:
-                inner_type = type(self.net.initial_carry(1, "cpu"))
-                self._carry = ACTCarry.from_state_dict(state["carry"], inner_type)
+            # "carry": a single one, as checkpoints held before each micro-batch had its own
+            saved = state.get("carries", [state.get("carry")])
+            if not isinstance(saved, list) or not 1 <= len(saved) <= MAX_SLOTS:
+                raise TypeError("carries: expected a list of one carry per micro-batch")
+            inner_type = type(self.net.initial_carry(1, "cpu"))
+            self._carries = [None if carry is None else ACTCarry.from_state_dict(carry, inner_type) for carry in saved]
         except (TypeError, KeyError, RuntimeError, ValueError, AttributeError) as error:
             raise CheckpointError(f"reasoning_state: not the carry and generator of this model ({error})") from None
 
     def on_train_start(self) -> None:
         # A carry restored from a checkpoint was loaded on the CPU; follow the model to its device.
-        if self._carry is not None:
-            self._carry = self._carry.to(self.device)
+        self._carries = [None if carry is None else carry.to(self.device) for carry in self._carries]
