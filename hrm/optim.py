@@ -45,7 +45,26 @@ class OptimizerSettings:
             raise InvalidSetting("betas", list(self.betas), "must be two numbers in [0, 1)")
 
 
-class AdamATan2(Optimizer):
+class ParameterwiseOptimizer(Optimizer):
+    """An optimizer whose step updates each parameter with a gradient on its own (`update`)."""
+
+    @torch.no_grad()
+    def step(self, closure=None):
+        loss = None
+        if closure is not None:
+            with torch.enable_grad():
+                loss = closure()
+        for group in self.param_groups:
+            for param in group["params"]:
+                if param.grad is not None:
+                    self.update(param, group)
+        return loss
+
+    def update(self, param: torch.Tensor, group: dict) -> None:
+        raise NotImplementedError
+
+
+class AdamATan2(ParameterwiseOptimizer):
     """Adam with atan2 in place of the division by sqrt(v) + eps (the official HRM's optimizer):
 
         w <- w * (1 - lr * wd) - lr * atan2(m / (1 - beta1^t), sqrt(v / (1 - beta2^t)))
@@ -57,37 +76,26 @@ class AdamATan2(Optimizer):
     def __init__(self, params, lr: float = 1e-4, betas: tuple[float, float] = (0.9, 0.95), weight_decay: float = 0.1):
         super().__init__(params, dict(lr=lr, betas=tuple(betas), weight_decay=weight_decay))
 
-    @torch.no_grad()
-    def step(self, closure=None):
-        loss = None
-        if closure is not None:
-            with torch.enable_grad():
-                loss = closure()
-        for group in self.param_groups:
-            lr, (beta1, beta2), decay = group["lr"], group["betas"], group["weight_decay"]
-            for param in group["params"]:
-                if param.grad is None:
-                    continue
-                state = self.state[param]
-                if not state:
-                    state["step"] = torch.zeros((), dtype=torch.float32)
-                    state["exp_avg"] = torch.zeros_like(param)
-                    state["exp_avg_sq"] = torch.zeros_like(param)
-                state["step"] += 1
-                step = int(state["step"].item())
-                m, v = state["exp_avg"], state["exp_avg_sq"]
-                m.lerp_(param.grad, 1 - beta1)
-                v.mul_(beta2).addcmul_(param.grad, param.grad, value=1 - beta2)
-                param.mul_(1 - lr * decay)
-                update = torch.atan2(m / (1 - beta1**step), v.sqrt() / math.sqrt(1 - beta2**step))
-                param.add_(update, alpha=-lr)
-        return loss
+    def update(self, param: torch.Tensor, group: dict) -> None:
+        lr, (beta1, beta2), decay = group["lr"], group["betas"], group["weight_decay"]
+        state = self.state[param]
+        if not state:
+            state["step"] = torch.zeros((), dtype=torch.float32)
+            state["exp_avg"] = torch.zeros_like(param)
+            state["exp_avg_sq"] = torch.zeros_like(param)
+        state["step"] += 1
+        step = int(state["step"].item())
+        m, v = state["exp_avg"], state["exp_avg_sq"]
+        m.lerp_(param.grad, 1 - beta1)
+        v.mul_(beta2).addcmul_(param.grad, param.grad, value=1 - beta2)
+        param.mul_(1 - lr * decay)
+        param.add_(torch.atan2(m / (1 - beta1**step), v.sqrt() / math.sqrt(1 - beta2**step)), alpha=-lr)
 
 
 DENSE_OPTIMIZERS = ("adamw", "adam_atan2")
 
 
-class SparseSignSGD(Optimizer):
+class SparseSignSGD(ParameterwiseOptimizer):
     """w <- w * (1 - lr * wd) - lr * sign(grad), applied only to rows present in a sparse gradient.
 
     Rows of puzzles absent from the batch are untouched (no weight decay either), as in HRM. Under DDP
@@ -98,27 +106,17 @@ class SparseSignSGD(Optimizer):
     def __init__(self, params, lr: float = 1e-2, weight_decay: float = 0.1):
         super().__init__(params, dict(lr=lr, weight_decay=weight_decay))
 
-    @torch.no_grad()
-    def step(self, closure=None):
-        loss = None
-        if closure is not None:
-            with torch.enable_grad():
-                loss = closure()
-        for group in self.param_groups:
-            lr, decay = group["lr"], group["weight_decay"]
-            for param in group["params"]:
-                if param.grad is None:
-                    continue
-                grad = param.grad
-                if grad.is_sparse:
-                    # sums the gradients of a puzzle that appears twice in a batch, or in two processes'
-                    grad = sum_over_processes(grad).coalesce()
-                    rows, values = grad.indices()[0], grad.values()
-                    updated = param[rows] * (1 - lr * decay) - lr * torch.sign(values)
-                    param.index_copy_(0, rows, updated.to(param.dtype))
-                else:
-                    param.mul_(1 - lr * decay).add_(torch.sign(grad), alpha=-lr)
-        return loss
+    def update(self, param: torch.Tensor, group: dict) -> None:
+        lr, decay = group["lr"], group["weight_decay"]
+        grad = param.grad
+        if grad.is_sparse:
+            # sums the gradients of a puzzle that appears twice in a batch, or in two processes'
+            grad = sum_over_processes(grad).coalesce()
+            rows, values = grad.indices()[0], grad.values()
+            updated = param[rows] * (1 - lr * decay) - lr * torch.sign(values)
+            param.index_copy_(0, rows, updated.to(param.dtype))
+        else:
+            param.mul_(1 - lr * decay).add_(torch.sign(grad), alpha=-lr)
 
 
 def sum_over_processes(grad: torch.Tensor) -> torch.Tensor:
