@@ -44,6 +44,7 @@ RUN_SETTINGS: dict[str, tuple[Any, float | None]] = {
     "data.canvas": (int, 1),
     "data.max_images": (int | None, 1),
     "crash_at_step": (int | None, 1),
+    "global_batch_size": (int | None, 1),
 }
 SEED_LIMIT = 2**32  # what numpy and Lightning's seed_everything accept
 

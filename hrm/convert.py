@@ -7,7 +7,9 @@ train=false` (or `ckpt_path=`) evaluates with this framework's data, voting and 
 `hrm.load_model` loads. The official file is read as tensors only (`weights_only=True`), its config with
 `yaml.safe_load`; both are checked as data. It takes what users trip on with the official loader: the
 `_orig_mod.` prefix of a compiled model (or its absence), bfloat16 initial states, and a puzzle table of
-whatever size the official dataset build gave (kept as it is; evaluating it needs that build's puzzle ids).
+whatever size the official dataset build gave (kept as it is: ARC data built with that build's
+identifiers.json, `data.identifiers=`, gives the same ids; Sudoku and mazes share one id,
+`data.shared_puzzle_id=true`).
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from pathlib import Path
 import lightning
 import torch
 
+from hrm.data.official_ids import check_table_rows
 from hrm.errors import CheckpointError, UserError
 from hrm.models.hrm import HRM
 from hrm.utils.cli import ArgumentParser, check_replaceable, int_at_least, one_line_errors
@@ -140,12 +143,16 @@ def lightning_checkpoint(step_file: Path, seq_len: int | None) -> dict:
             "pytorch-lightning_version": lightning.__version__, "converted_from": str(step_file)}
 
 
-def convert_official(source: Path, out: Path, seq_len: int | None = None, force: bool = False) -> Path:
-    """Write `out`/last.ckpt from the official checkpoint `source` (a step_N file or its folder)."""
+def convert_official(source: Path, out: Path, seq_len: int | None = None, force: bool = False,
+                     identifiers: Path | None = None) -> Path:
+    """Write `out`/last.ckpt from the official checkpoint `source` (a step_N file or its folder). With the
+    build's `identifiers`, check that they name as many puzzle ids as the table has rows."""
     step_file = newest_step_file(source) if source.is_dir() else source
     target = out / "last.ckpt"
     check_replaceable(target, force, lambda path: "converted_from" in _keys(path), "converted checkpoint")
     checkpoint = lightning_checkpoint(step_file, seq_len)
+    if identifiers is not None:
+        check_table_rows(identifiers, checkpoint["hyper_parameters"]["net"]["num_puzzle_identifiers"])
     out.mkdir(parents=True, exist_ok=True)
     with atomic_path(target) as tmp:
         torch.save(checkpoint, tmp)
@@ -169,9 +176,12 @@ def main(argv: list[str] | None = None) -> int:
         official.add_argument("--out", required=True, type=Path, help="the checkpoint dir to write last.ckpt into")
         official.add_argument("--seq-len", type=int_at_least(1), default=None,
                               help="tokens per puzzle (default: from a dataset.json beside the checkpoint)")
+        official.add_argument("--identifiers", type=Path, default=None,
+                              help="the identifiers.json of the data build the model was trained on (ARC): checked"
+                                   " against the puzzle table; evaluate with data.identifiers=<it>")
         official.add_argument("--force", action="store_true", help="replace a last.ckpt this tool wrote")
         args = p.parse_args(argv)
-        target = convert_official(args.source, args.out, args.seq_len, args.force)
+        target = convert_official(args.source, args.out, args.seq_len, args.force, args.identifiers)
         print(f"wrote {target}: the official HRM's weights; evaluate with train=false ckpt_path={target}")
         return 0
 

@@ -146,6 +146,22 @@ def final_metrics(trainer: L.Trainer) -> dict[str, float]:
     return dict(sorted(metrics.items()))
 
 
+def global_batch_line(cfg: DictConfig, trainer: L.Trainer) -> str | None:
+    """"global batch: 768 = 96 per device x 1 device x 8 accumulated" where the run spreads
+    a batch over devices or micro-batches, or its recipe names one; None otherwise."""
+    per_device, recipe = cfg.data.get("batch_size"), cfg.get("global_batch_size")
+    devices, accumulate = trainer.num_devices * trainer.num_nodes, trainer.accumulate_grad_batches
+    if not isinstance(per_device, int) or (recipe is None and devices * accumulate == 1):
+        return None
+    total = per_device * devices * accumulate
+    line = (f"global batch: {total} = {per_device} per device x {devices} device{'s' if devices > 1 else ''}"
+            f" x {accumulate} accumulated")
+    if recipe is not None and recipe != total:
+        line += (f"; the recipe's is {recipe} (keep data.batch_size x trainer.devices x"
+                 " trainer.accumulate_grad_batches at it to train as published)")
+    return line
+
+
 def run(cfg: DictConfig) -> dict[str, float]:
     """Train (and validate) the composed config; returns the final metrics also written to metrics.json."""
     quiet_third_parties(bool(cfg.get("verbose")))
@@ -208,6 +224,9 @@ def run(cfg: DictConfig) -> dict[str, float]:
                                enable_model_summary=summary,
                                plugins=[AtomicCheckpointIO(), *cluster_plugins()])
 
+    batch_line = global_batch_line(cfg, trainer) if cfg.train else None
+    if batch_line:
+        say(batch_line)
     say(f"precision: {trainer.precision} on {trainer.accelerator.__class__.__name__.removesuffix('Accelerator')}"
         f"  writes: {output_dir} (run), {cfg.paths.ckpt_dir} (checkpoints)")
     metrics: dict[str, float] = {}

@@ -1,11 +1,12 @@
 """HRM training throughput (samples/s) for hrm_arc, and its model-FLOP utilisation (MFU).
 
-MFU = the FLOP/s the training step achieves / the bf16 matmul FLOP/s this machine reaches, both
-measured in the same run. A step's FLOPs are counted by torch's FlopCounterMode over one real step:
-all H/L cycles (the no-grad ones too), the extra forward for the Q-continue target, and the backward.
-The step itself runs through the real Lightning Trainer on real ARC-AGI-1 data. Attention over the
-901-token sequence (head_dim 32) is about a third of the FLOPs and most of the time on a CPU: its
-softmax costs one exponential per 128 FLOPs, so it runs far below the matmul rate.
+MFU = the FLOP/s the training step achieves / the matmul FLOP/s this machine reaches in the step's
+compute dtype (bf16 where the CPU has bf16 units, else fp32), both measured in the same run. A step's
+FLOPs are counted by torch's FlopCounterMode over one real step: all H/L cycles (the no-grad ones too),
+the extra forward for the Q-continue target, and the backward. The step itself runs through the real
+Lightning Trainer on real ARC-AGI-1 data. Attention over the 901-token sequence (head_dim 32) is about a
+third of the FLOPs and most of the time on a CPU: its softmax costs one exponential per 128 FLOPs, so it
+runs far below the matmul rate.
 """
 
 from __future__ import annotations
@@ -111,7 +112,10 @@ def run(args: argparse.Namespace) -> int:
     trainer.fit(module, datamodule=data)
     seconds = (timer.end - timer.start) / args.steps
 
-    peak = matmul_rate()
+    # The peak of the dtype the step computes in: bf16 where the CPU has bf16 units (the default picks it
+    # there), else fp32 (bf16 is then emulated, hundreds of times slower than fp32).
+    compute = torch.bfloat16 if precision.startswith("bf16") else torch.float32
+    peak = matmul_rate(compute)
     achieved = flops / seconds
     print(f"HRM training step, hrm_arc ({count_parameters(module)[1]:,} parameters), batch {args.batch_size}, "
           f"sequence {data.seq_len}, precision {precision}, compiled: {args.compile}, {torch.get_num_threads()} threads")
@@ -119,6 +123,7 @@ def run(args: argparse.Namespace) -> int:
     print(f"  throughput          {args.batch_size / seconds:9.2f} samples/s")
     print(f"  FLOPs per step      {flops / 1e9:9.1f} GFLOP (counted; {100 * attention_flops / flops:.0f}% in attention)")
     print(f"  achieved            {achieved / 1e9:9.1f} GFLOP/s")
-    print(f"  bf16 matmul peak    {peak / 1e9:9.1f} GFLOP/s (2048^3, measured now)")
+    dtype = "bf16" if compute == torch.bfloat16 else "fp32"
+    print(f"  {dtype} matmul peak    {peak / 1e9:9.1f} GFLOP/s (2048^3, measured now)")
     print(f"  MFU                 {100 * achieved / peak:9.1f} %  (target >= 25%)")
     return 0

@@ -50,7 +50,13 @@ def data_settings(datamodule) -> dict:
         "source": source, "canvas": datamodule.canvas, "num_aug": datamodule.num_aug,
         "seed": datamodule.seed, "split": datamodule.split, "val_num_aug": datamodule.val_num_aug,
         "task_ids": task_ids, "max_tasks": datamodule.max_tasks, "translate": datamodule.translate,
+        "translate_to_edge": datamodule.translate_to_edge, "untranslated_example": datamodule.untranslated_example,
+        "extra_task_dirs": [str(Path(folder).resolve()) for folder in datamodule.extra_task_dirs],
     }
+
+
+# Settings added after datasets were first written, at the value every earlier build had.
+LATER_SETTINGS = {"translate_to_edge": False, "untranslated_example": False, "extra_task_dirs": []}
 
 
 def metadata_for(datamodule, counts: dict[str, int], num_tasks: int) -> dict:
@@ -89,6 +95,10 @@ class PrecomputedARCDataset(Dataset):
     def __len__(self) -> int:
         return self.num_samples
 
+    def sample_variants(self) -> np.ndarray:
+        """The variant of every sample (for OneVariantPerTask): its puzzle id less one."""
+        return np.asarray(self.arrays["puzzle_identifiers"], dtype=np.int64) - 1
+
     def __getitem__(self, i: int) -> dict[str, torch.Tensor]:
         a = self.arrays
         return {
@@ -111,10 +121,9 @@ def load_precomputed(folder, datamodule) -> tuple[PrecomputedARCDataset, Precomp
     folder = Path(folder)
     metadata = read_metadata(folder)
     expected = data_settings(datamodule)
-    differ = [
-        f"{key}={metadata['settings'].get(key)!r} (data.{key}={value!r})"
-        for key, value in expected.items() if metadata["settings"].get(key) != value
-    ]
+    stored = {**LATER_SETTINGS, **metadata["settings"]}
+    differ = [f"{key}={stored.get(key)!r} (data.{key}={value!r})"
+              for key, value in expected.items() if stored.get(key) != value]
     if differ:
         raise UserError(
             f"{folder}: precomputed with other data settings: {', '.join(differ)};"

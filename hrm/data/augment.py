@@ -120,28 +120,54 @@ def task_augmentations(task, num_aug: int, seed: int) -> list[Augmentation]:
     return [Augmentation(int(k), tuple(p.tolist())) for k, p in zip(dihedrals, perms)]
 
 
-def random_offset(rng: np.random.Generator, shapes, canvas: int) -> tuple[int, int]:
-    """A translation (r, c) at which every grid of `shapes` fits the canvas with its EOS row and
-    column still inside (a grid as tall or wide as the canvas leaves no room and gets 0)."""
+def random_offset(rng: np.random.Generator, shapes, canvas: int, eos_room: bool = True) -> tuple[int, int]:
+    """A translation (r, c) at which every grid of `shapes` fits the canvas. With `eos_room` the grids'
+    EOS row and column stay inside too (a grid as tall or wide as the canvas leaves no room and gets 0);
+    without it the offsets run over the whole canvas, 0..canvas-h, as the official HRM/TRM builder draws
+    them (a grid may then touch the far edge and lose its EOS mark there)."""
     max_h = max(h for h, _ in shapes)
     max_w = max(w for _, w in shapes)
     if max_h > canvas or max_w > canvas:
         raise ValueError(f"a {max_h}x{max_w} grid does not fit a {canvas}x{canvas} canvas")
-    # The -1 keeps one row/column free for the EOS mark; at the edge there is no room to spare anyway.
-    slack_r = max(canvas - max_h - 1, 0)
-    slack_c = max(canvas - max_w - 1, 0)
+    spare = 1 if eos_room else 0
+    slack_r = max(canvas - max_h - spare, 0)
+    slack_c = max(canvas - max_w - spare, 0)
     return int(rng.integers(0, slack_r + 1)), int(rng.integers(0, slack_c + 1))
+
+
+@dataclass(frozen=True)
+class Translation:
+    """How training pairs are moved on the canvas. `enabled`: each pair at a random offset, the same for
+    its input and output (deterministic in the seed and the sample). `to_edge`: offsets over the whole
+    canvas (the official builder's range) instead of keeping the EOS marks inside. `keep_one`: one pair of
+    every variant, drawn per variant, stays at the top-left (the official builder leaves one untranslated)."""
+
+    enabled: bool = False
+    to_edge: bool = False
+    keep_one: bool = False
 
 
 @dataclass
 class Variants:
-    """All (task, augmentation) puzzles, grouped by task. Variant v has puzzle id v + 1 (0 = none)."""
+    """All (task, augmentation) puzzles, grouped by task. Variant v has puzzle id v + 1 (0 = none), or the
+    id an official build gave it (hrm.data.official_ids)."""
 
     task: np.ndarray  # int32 [V]: index into the task list
     dihedral: np.ndarray  # uint8 [V]
     colour_perm: np.ndarray  # uint8 [V, 10]
     first: np.ndarray  # int64 [T]: the first variant of each task; task t owns first[t]:first[t+1]
     count: np.ndarray  # int64 [T]
+    puzzle_id: np.ndarray | None = None  # int64 [V]; None: v + 1
+    table_rows: int | None = None  # the puzzle-embedding table's rows; None: one per id used, and id 0
+
+    def __post_init__(self):
+        if self.puzzle_id is None:
+            self.puzzle_id = np.arange(1, len(self.task) + 1, dtype=np.int64)
+
+    @property
+    def num_puzzle_identifiers(self) -> int:
+        """Rows a puzzle-embedding table needs (id 0 is no puzzle)."""
+        return self.table_rows if self.table_rows is not None else int(self.puzzle_id.max(initial=0)) + 1
 
     @classmethod
     def build(cls, tasks: list, num_aug: int, seed: int) -> "Variants":
@@ -156,11 +182,13 @@ class Variants:
         )
 
     @classmethod
-    def from_arrays(cls, task: np.ndarray, dihedral: np.ndarray, colour_perm: np.ndarray) -> "Variants":
+    def from_arrays(cls, task: np.ndarray, dihedral: np.ndarray, colour_perm: np.ndarray,
+                    puzzle_id: np.ndarray | None = None, table_rows: int | None = None) -> "Variants":
         """The table again from its per-variant arrays (as a precomputed dataset stores them); every task
         has at least its identity variant, so the counts per task follow from `task`."""
         count = np.bincount(task).astype(np.int64)
-        return cls(task=task, dihedral=dihedral, colour_perm=colour_perm, first=np.cumsum(count) - count, count=count)
+        return cls(task=task, dihedral=dihedral, colour_perm=colour_perm, first=np.cumsum(count) - count, count=count,
+                   puzzle_id=puzzle_id, table_rows=table_rows)
 
     def augmentation(self, v: int) -> Augmentation:
         return Augmentation(int(self.dihedral[v]), tuple(self.colour_perm[v].tolist()))

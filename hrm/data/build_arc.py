@@ -171,6 +171,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--max-tasks", type=int_at_least(1), help="keep the first N training and N evaluation tasks")
     p.add_argument("--translate", action=argparse.BooleanOptionalAction, default=True,
                    help="random translation of training samples (default: on)")
+    p.add_argument("--translate-to-edge", action="store_true",
+                   help="translation offsets over the whole canvas, as the official builder (default: off)")
+    p.add_argument("--untranslated-example", action="store_true",
+                   help="one training pair of every variant stays untranslated, as the official builder")
+    p.add_argument("--extra-task-dir", action="append", default=[], metavar="FOLDER",
+                   help="a folder of ARC task files trained on whole (e.g. ConceptARC); repeatable")
     p.add_argument("--force", action="store_true", help="replace an existing dataset folder")
     # Off by default: on 2 shared cores, 1 or 2 workers were slower than none (the copies cost more).
     p.add_argument("--workers", type=int_at_least(0), default=0, help="processes encoding samples (default: 0)")
@@ -195,6 +201,8 @@ def build_from_args(args: argparse.Namespace) -> int:
     datamodule = ARCDataModule(
         source=args.source, num_aug=args.num_aug, seed=args.seed, canvas=args.canvas, task_ids=args.task_ids,
         max_tasks=args.max_tasks, translate=args.translate, val_num_aug=args.val_num_aug, split=args.split,
+        translate_to_edge=args.translate_to_edge, untranslated_example=args.untranslated_example,
+        extra_task_dirs=args.extra_task_dir,
     )
     datamodule.setup()
     set_up = time.perf_counter()

@@ -66,16 +66,27 @@ def already_batched(batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     return batch
 
 
+def every_row(csv: str | None, **counts: int | None) -> None:
+    """null counts mean "every row of the test CSV", which generated puzzles do not have."""
+    for name, count in counts.items():
+        if count is None and csv is None:
+            raise UserError(f"data.{name}=null reads every row of data.test_csv; generated puzzles need a count")
+
+
 class GridPuzzleDataModule(ResumableSampling, L.LightningDataModule):
     """What Sudoku and mazes share: sets, loaders, sizes. Subclasses build (inputs, labels) token arrays."""
 
     vocab_size: int
     seq_len: int
-    num_puzzle_identifiers = 0  # no per-puzzle embedding: one rule for every puzzle
 
-    def __init__(self, num_train: int, num_val: int, num_test: int, seed: int, batch_size: int,
-                 eval_batch_size: int | None, num_workers: int, data_dir: str | None, variants: int = 1):
+    def __init__(self, num_train: int, num_val: int | None, num_test: int | None, seed: int, batch_size: int,
+                 eval_batch_size: int | None, num_workers: int, data_dir: str | None, variants: int = 1,
+                 shared_puzzle_id: bool = False):
         super().__init__()
+        # One rule for every puzzle, so no embedding per puzzle. With shared_puzzle_id every sample carries
+        # id 0 of a one-row table: the model learns one prefix vector, as the official Sudoku and maze
+        # models do (their checkpoints hold that row).
+        self.num_puzzle_identifiers = 1 if shared_puzzle_id else 0
         self.num_train, self.num_val, self.num_test = num_train, num_val, num_test
         self.seed, self.variants = seed, variants
         self.batch_size, self.eval_batch_size = batch_size, eval_batch_size or batch_size
@@ -169,18 +180,20 @@ class GridPuzzleDataModule(ResumableSampling, L.LightningDataModule):
 class SudokuDataModule(GridPuzzleDataModule):
     """n x n Sudoku (4, 6 or 9) with `blanks` blanks and a unique solution, or Sudoku-Extreme's CSVs."""
 
-    def __init__(self, size: int = 9, blanks: int = 41, num_train: int = 10000, num_val: int = 1000,
-                 num_test: int = 1000, variants: int = 100, train_csv: str | None = None,
+    def __init__(self, size: int = 9, blanks: int = 41, num_train: int = 10000, num_val: int | None = 1000,
+                 num_test: int | None = 1000, variants: int = 100, train_csv: str | None = None,
                  test_csv: str | None = None, seed: int = 0, batch_size: int = 128,
-                 eval_batch_size: int | None = None, num_workers: int = 0, data_dir: str | None = None):
+                 eval_batch_size: int | None = None, num_workers: int = 0, data_dir: str | None = None,
+                 shared_puzzle_id: bool = False):
         if size not in sudoku.BOXES:
             raise UserError(f"data.size={size}: a generated Sudoku is {', '.join(map(str, sorted(sudoku.BOXES)))} wide")
         if (train_csv is None) != (test_csv is None):
             raise UserError("data: give both data.train_csv and data.test_csv (Sudoku-Extreme), or neither")
+        every_row(train_csv, num_val=num_val, num_test=num_test)
         if train_csv is not None and size != 9:
             raise UserError(f"data.size={size}: Sudoku-Extreme's CSVs hold 9x9 puzzles")
         super().__init__(num_train, num_val, num_test, seed, batch_size, eval_batch_size, num_workers,
-                         data_dir, variants)
+                         data_dir, variants, shared_puzzle_id)
         self.size, self.blanks = size, blanks
         self.train_csv, self.test_csv = train_csv, test_csv
         self.vocab_size, self.seq_len = sudoku.vocab_size(size), size * size
@@ -209,13 +222,15 @@ class SudokuDataModule(GridPuzzleDataModule):
 class MazeDataModule(GridPuzzleDataModule):
     """n x n mazes with a start, a goal and a shortest path to find, or Maze-Hard's CSVs."""
 
-    def __init__(self, size: int = 15, loops: float = 0.1, num_train: int = 10000, num_val: int = 1000,
-                 num_test: int = 1000, train_csv: str | None = None, test_csv: str | None = None,
+    def __init__(self, size: int = 15, loops: float = 0.1, num_train: int = 10000, num_val: int | None = 1000,
+                 num_test: int | None = 1000, train_csv: str | None = None, test_csv: str | None = None,
                  seed: int = 0, batch_size: int = 64, eval_batch_size: int | None = None, num_workers: int = 0,
-                 data_dir: str | None = None):
+                 data_dir: str | None = None, shared_puzzle_id: bool = False):
         if (train_csv is None) != (test_csv is None):
             raise UserError("data: give both data.train_csv and data.test_csv (Maze-Hard), or neither")
-        super().__init__(num_train, num_val, num_test, seed, batch_size, eval_batch_size, num_workers, data_dir)
+        every_row(train_csv, num_val=num_val, num_test=num_test)
+        super().__init__(num_train, num_val, num_test, seed, batch_size, eval_batch_size, num_workers, data_dir,
+                         shared_puzzle_id=shared_puzzle_id)
         self.size, self.loops = size, loops
         self.train_csv, self.test_csv = train_csv, test_csv
         self.vocab_size, self.seq_len = maze.VOCAB_SIZE, size * size

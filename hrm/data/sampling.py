@@ -10,6 +10,8 @@ at its rank: one global batch of B x N samples is the same B x N samples whateve
 DistributedSampler wrapper would shuffle again and hide the position from resuming).
 """
 
+from typing import Callable
+
 import numpy as np
 import torch
 from torch.utils.data import Sampler
@@ -18,13 +20,18 @@ from hrm.errors import CheckpointError
 
 
 class ResumableRandomSampler(Sampler[int]):
-    def __init__(self, num_samples: int, seed: int, shuffle: bool = True, num_replicas: int = 1, rank: int = 0):
+    """`order(generator)`, when given, draws an epoch's `num_samples` indices itself (OneVariantPerTask);
+    without it an epoch is a permutation of all samples."""
+
+    def __init__(self, num_samples: int, seed: int, shuffle: bool = True, num_replicas: int = 1, rank: int = 0,
+                 order: Callable[[torch.Generator], torch.Tensor] | None = None):
         if not 0 <= rank < num_replicas:
             raise ValueError(f"rank {rank} is outside 0..{num_replicas - 1}")
         self.num_samples = num_samples
         self.num_replicas, self.rank = num_replicas, rank
         self.seed = seed
         self.shuffle = shuffle
+        self.order = order
         self.epoch = 0
         self._resume_epoch = -1
         self._resume_skip = 0
@@ -52,9 +59,11 @@ class ResumableRandomSampler(Sampler[int]):
         # A generator: the order is computed at the first next(), after Lightning's set_epoch() (it
         # creates the iterator of the first epoch before calling set_epoch).
         epoch = self.epoch
-        if self.shuffle:
-            generator = torch.Generator()
-            generator.manual_seed(epoch_seed(self.seed, epoch))
+        generator = torch.Generator()
+        generator.manual_seed(epoch_seed(self.seed, epoch))
+        if self.order is not None:
+            order = self.order(generator)
+        elif self.shuffle:
             order = torch.randperm(self.num_samples, generator=generator)
         else:
             order = torch.arange(self.num_samples)
@@ -81,9 +90,16 @@ class ResumableSampling:
     _resume = {"epoch": 0, "samples_done": 0}
     batch_size: int
 
-    def resumable_sampler(self, num_samples: int, seed: int) -> ResumableRandomSampler:
+    def resumable_sampler(self, num_samples: int, seed: int, order=None) -> ResumableRandomSampler:
         world, rank = (self.trainer.world_size, self.trainer.global_rank) if self.trainer else (1, 0)
-        sampler = ResumableRandomSampler(num_samples, seed=seed, num_replicas=world, rank=rank)
+        # With gradient accumulation an epoch holds whole optimizer steps: Lightning would otherwise end it
+        # with a step over the few micro-batches left, a smaller batch than the recipe's (a small epoch,
+        # as the per-task one, would take such a step every epoch).
+        accumulate = self.trainer.accumulate_grad_batches if self.trainer else 1
+        global_batch = self.batch_size * world * accumulate
+        if accumulate > 1 and num_samples >= global_batch:
+            num_samples -= num_samples % global_batch
+        sampler = ResumableRandomSampler(num_samples, seed=seed, num_replicas=world, rank=rank, order=order)
         if self._resume["samples_done"] > num_samples:
             raise CheckpointError(
                 f"checkpoint resumes after sample {self._resume['samples_done']} of an epoch of"
@@ -121,3 +137,38 @@ class ResumableSampling:
         if not all(isinstance(v, int) and not isinstance(v, bool) and v >= 0 for v in resume.values()):
             raise CheckpointError(f"the data's position in the checkpoint is not two counts: {str(state_dict)[:80]}")
         self._resume = resume
+
+
+class OneVariantPerTask:
+    """The official HRM/TRM training order: an epoch visits every task once, in random order, as one
+    random variant of it with all that variant's samples (shuffled). Samples must be grouped by variant
+    and variants by task, as ARCDataset lays them out; every variant of a task has as many samples, so
+    every epoch has the same length."""
+
+    def __init__(self, sample_variant: np.ndarray, variant_task: np.ndarray):
+        sample_variant = np.asarray(sample_variant, dtype=np.int64)
+        if len(sample_variant) and (np.diff(sample_variant) < 0).any():
+            raise ValueError("samples are not grouped by variant")
+        used = np.unique(sample_variant)
+        self.variant_start = np.searchsorted(sample_variant, used)
+        self.variant_size = np.searchsorted(sample_variant, used, side="right") - self.variant_start
+        task_of_used = np.asarray(variant_task)[used]
+        # Variants of one task are consecutive: task k owns used variants task_first[k]:task_first[k] + task_count[k].
+        self.tasks, self.task_first, self.task_count = np.unique(task_of_used, return_index=True, return_counts=True)
+        sizes = self.variant_size[self.task_first]
+        if (self.variant_size != np.repeat(sizes, self.task_count)).any():
+            raise ValueError("the variants of a task have different numbers of samples")
+        self.task_size = sizes
+
+    def __len__(self) -> int:
+        return int(self.task_size.sum())
+
+    def __call__(self, generator: torch.Generator) -> torch.Tensor:
+        tasks = torch.randperm(len(self.tasks), generator=generator).numpy()
+        picks = (torch.rand(len(self.tasks), generator=generator).numpy() * self.task_count).astype(np.int64)
+        chunks = []
+        for k in tasks:
+            v = self.task_first[k] + min(picks[k], self.task_count[k] - 1)
+            within = torch.randperm(int(self.variant_size[v]), generator=generator).numpy()
+            chunks.append(self.variant_start[v] + within)
+        return torch.from_numpy(np.concatenate(chunks) if chunks else np.zeros(0, np.int64))

@@ -16,7 +16,8 @@ from torch import nn
 
 from hrm.utils.validation import InvalidSetting, at_least, at_most, one_of, positive
 
-POS_ENCODINGS = ("rope", "learned", "grid")
+POS_ENCODINGS = ("rope", "learned", "grid", "none")
+MIXERS = ("attention", "mlp")
 SHORT_SEQUENCE = 160  # tokens; see Attention.forward
 ATTN_BIAS_GAIN = 10.0  # see Attention.__init__
 
@@ -143,19 +144,41 @@ class SwiGLU(nn.Module):
         return self.down_proj(F.silu(gate) * up)
 
 
+class SequenceMLP(nn.Module):
+    """TRM's attention-free token mixer (its Sudoku model): a SwiGLU across the positions, applied to each
+    channel, then the post-norm taken across the positions too (as the TRM code does). It needs a fixed
+    sequence length, which a token grid has."""
+
+    def __init__(self, positions: int, expansion: float, norm_eps: float):
+        super().__init__()
+        self.mlp = SwiGLU(positions, expansion)
+        self.norm_eps = norm_eps
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        channels_first = x.transpose(1, 2)  # [batch, hidden, positions]
+        return rms_norm(channels_first + self.mlp(channels_first), self.norm_eps).transpose(1, 2)
+
+
 class TransformerBlock(nn.Module):
     """Post-norm block, as in HRM: the residual stream is re-normalised after every sub-layer, which keeps
-    a state that is fed back through the same weights many times from drifting in scale."""
+    a state that is fed back through the same weights many times from drifting in scale. The first
+    sub-layer mixes positions: attention, or (mixer="mlp", TRM's Sudoku variant) an MLP across them."""
 
     def __init__(self, hidden_size: int, num_heads: int, expansion: float, norm_eps: float = 1e-5,
-                 bias_positions: int = 0):
+                 bias_positions: int = 0, mlp_positions: int = 0):
         super().__init__()
-        self.attn = Attention(hidden_size, num_heads, bias_positions)
+        if mlp_positions:
+            self.mix = SequenceMLP(mlp_positions, expansion, norm_eps)
+        else:
+            self.attn = Attention(hidden_size, num_heads, bias_positions)
         self.mlp = SwiGLU(hidden_size, expansion)
         self.norm_eps = norm_eps
 
     def forward(self, x: torch.Tensor, rope: tuple[torch.Tensor, torch.Tensor] | None) -> torch.Tensor:
-        x = rms_norm(x + self.attn(x, rope), self.norm_eps)
+        if hasattr(self, "mix"):
+            x = self.mix(x)
+        else:
+            x = rms_norm(x + self.attn(x, rope), self.norm_eps)
         return rms_norm(x + self.mlp(x), self.norm_eps)
 
 
@@ -172,10 +195,11 @@ class ReasoningLevel(nn.Module):
     """A stack of blocks applied to `state + injection`: HRM's additive input injection (TRM's too)."""
 
     def __init__(self, num_layers: int, hidden_size: int, num_heads: int, expansion: float, norm_eps: float = 1e-5,
-                 bias_positions: int = 0):
+                 bias_positions: int = 0, mlp_positions: int = 0):
         super().__init__()
         self.layers = nn.ModuleList(
-            TransformerBlock(hidden_size, num_heads, expansion, norm_eps, bias_positions) for _ in range(num_layers)
+            TransformerBlock(hidden_size, num_heads, expansion, norm_eps, bias_positions, mlp_positions)
+            for _ in range(num_layers)
         )
 
     def forward(self, state: torch.Tensor, injection: torch.Tensor | None, rope) -> torch.Tensor:
@@ -196,10 +220,14 @@ class GridNetConfig:
     hidden_size: int = 512
     num_heads: int = 8
     expansion: float = 4.0
-    pos_encoding: str = "rope"  # or "learned" (a table per position), "grid" (a row plus a column table)
+    pos_encoding: str = "rope"  # or "learned" (a table per position), "grid" (a row plus a column table), "none"
     rope_theta: float = 10000.0
     norm_eps: float = 1e-5
-    puzzle_emb: bool = True  # learn a vector per puzzle id, prepended as one prefix token
+    puzzle_emb: bool = True  # learn a vector per puzzle id, prepended as a prefix
+    # Positions the prefix takes: the puzzle's vector in the first, zeros in the rest (TRM: 16, extra
+    # positions the recursion can write to; HRM: 1).
+    puzzle_emb_len: int = 1
+    mixer: str = "attention"  # or "mlp": an MLP across the positions (TRM's Sudoku model), no attention
     attn_bias: bool = False  # a learned attention bias per head and pair of positions (small grids only)
 
     def __post_init__(self):
@@ -208,6 +236,11 @@ class GridNetConfig:
         at_most(self, 1 << 16, "hidden_size", "num_heads")  # far past any model here, short of exhausting memory
         positive(self, "expansion", "rope_theta", "norm_eps")
         one_of(self, "pos_encoding", POS_ENCODINGS)
+        one_of(self, "mixer", MIXERS)
+        at_least(self, 1, "puzzle_emb_len")
+        at_most(self, 1024, "puzzle_emb_len")
+        if self.mixer == "mlp" and self.attn_bias:
+            raise InvalidSetting("attn_bias", self.attn_bias, "has no attention to bias with mixer='mlp'")
         if self.hidden_size % self.num_heads:
             raise InvalidSetting("hidden_size", self.hidden_size, f"must be divisible by num_heads={self.num_heads}")
         if self.pos_encoding == "rope" and (self.hidden_size // self.num_heads) % 2:
@@ -227,7 +260,7 @@ class PuzzleInput(nn.Module):
         trunc_normal_(self.embed_tokens.weight, std=1.0 / self.embed_scale)
         # One learned vector per puzzle id (an augmented variant of an ARC task). Sparse gradients: only
         # the rows of this batch get updated (by sign-SGD, see hrm.optim), so a 400k-row table is cheap.
-        self.prefix_len = 1 if config.puzzle_emb and config.num_puzzle_identifiers > 0 else 0
+        self.prefix_len = config.puzzle_emb_len if config.puzzle_emb and config.num_puzzle_identifiers > 0 else 0
         if self.prefix_len:
             self.puzzle_emb = nn.Embedding(config.num_puzzle_identifiers, d, sparse=True)
             nn.init.zeros_(self.puzzle_emb.weight)
@@ -253,8 +286,8 @@ class PuzzleInput(nn.Module):
             self.embed_row, self.embed_col = nn.Embedding(side + 1, d), nn.Embedding(side + 1, d)
             for table in (self.embed_row, self.embed_col):
                 trunc_normal_(table.weight, std=1.0 / self.embed_scale)
-        else:
-            raise ValueError(f"pos_encoding must be 'rope', 'learned' or 'grid', got {config.pos_encoding!r}")
+        elif config.pos_encoding != "none":  # none: the MLP mixer knows every position by its own weights
+            raise ValueError(f"pos_encoding must be one of {POS_ENCODINGS}, got {config.pos_encoding!r}")
 
     def build_level(self, num_layers: int) -> ReasoningLevel:
         """A stack of `num_layers` blocks sized by the config (after build_input: it knows the prefix)."""
@@ -263,7 +296,7 @@ class PuzzleInput(nn.Module):
         if cfg.attn_bias and positions > 1024:
             raise ValueError(f"attn_bias: {positions} positions would need {positions}^2 biases per head")
         return ReasoningLevel(num_layers, cfg.hidden_size, cfg.num_heads, cfg.expansion, cfg.norm_eps,
-                              positions if cfg.attn_bias else 0)
+                              positions if cfg.attn_bias else 0, positions if cfg.mixer == "mlp" else 0)
 
     def compile_levels(self) -> None:
         """torch.compile every stack of blocks (fuses the RMSNorm/RoPE/SwiGLU elementwise work: ~25% faster
@@ -277,7 +310,8 @@ class PuzzleInput(nn.Module):
         x = self.embed_tokens(inputs)
         if self.prefix_len:
             prefix = self.puzzle_emb(puzzle_identifiers).unsqueeze(1).to(x.dtype)
-            x = torch.cat((prefix, x), dim=1)
+            blank = prefix.new_zeros(prefix.shape[0], self.prefix_len - 1, prefix.shape[2])
+            x = torch.cat((prefix, blank, x), dim=1)
         if hasattr(self, "embed_pos"):
             x = x + self.embed_pos.weight.to(x.dtype)
         elif hasattr(self, "embed_row"):

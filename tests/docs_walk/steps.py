@@ -84,6 +84,22 @@ STEPS: dict[str, Step] = {
                    "--output-dir data/arc-aug-500", says=r"wrote data/arc-aug-500"),
     "python -m hrm.convert official path/to/HRM-checkpoint-sudoku-extreme --out checkpoints/official_sudoku "
     "--seq-len 81": Step(says=r"wrote checkpoints/official_sudoku/last.ckpt", before="official"),
+    "python train.py experiment=paper/hrm_sudoku_extreme train=false ckpt_path=checkpoints/official_sudoku/last.ckpt":
+        Step(short="python train.py experiment=paper/hrm_sudoku_extreme train=false "
+                   "ckpt_path=checkpoints/official_sudoku/last.ckpt debug=tiny data.size=9 "
+                   "data.train_csv=sudoku-extreme/train.csv data.test_csv=sudoku-extreme/test.csv",
+             says=r"evaluating checkpoints/official_sudoku/last.ckpt(?s:.*)test/ +accuracy", before="sudoku-extreme"),
+    "python -m hrm.convert official path/to/HRM-checkpoint-ARC-2 --out checkpoints/official_arc2 --seq-len 900 "
+    "--identifiers path/to/arc-2-aug-1000/identifiers.json":  # debug=tiny's canvas is 10x10
+        Step(short="python -m hrm.convert official path/to/HRM-checkpoint-ARC-2 --out checkpoints/official_arc2 "
+                   "--seq-len 100 --identifiers path/to/arc-2-aug-1000/identifiers.json",
+             says=r"wrote checkpoints/official_arc2/last.ckpt", before="official_arc2"),
+    "python train.py experiment=paper/hrm_arc2 data.identifiers=path/to/arc-2-aug-1000/identifiers.json train=false "
+    "ckpt_path=checkpoints/official_arc2/last.ckpt data.test_num_aug=8":
+        Step(says=r"evaluating checkpoints/official_arc2/last.ckpt(?s:.*)official rule"),
+    "python train.py experiment=paper/hrm_arc1 trainer=gpu": GPU_REFUSED,
+    "python train.py experiment=paper/trm_sudoku_extreme trainer=gpu trainer.strategy=ddp trainer.devices=8 "
+    "trainer.accumulate_grad_batches=1": GPU_REFUSED,
     "python -m hrm.bench agent": Step(short="python -m hrm.bench agent --decisions 2 debug=tiny"),
     "python -m hrm.bench rl": Step(short="python -m hrm.bench rl --budget 2 debug=tiny"),
     "python -m hrm.bench compare":  # debug=tiny's agent runs learn from a log of their own

@@ -57,6 +57,8 @@ def sudoku_extreme_csvs(clone: Path) -> None:
     from hrm.data.sudoku import generate_many
 
     folder = clone / "sudoku-extreme"
+    if folder.is_dir():  # an earlier command's set-up
+        return
     folder.mkdir()
     for name, count, seed in (("train.csv", 48, 0), ("test.csv", 32, 1)):
         puzzles, answers = generate_many(9, 41, count, seed)
@@ -73,13 +75,32 @@ def cifar10_release(clone: Path) -> None:
 
 
 def official_checkpoint(clone: Path) -> None:
-    """A downloaded official HRM checkpoint folder (random values in its layout: no hub here)."""
-    from tests.official_layout import official_folder, official_state
+    """A downloaded official Sudoku-Extreme HRM checkpoint folder (random values in its layout: no hub here)
+    of debug=tiny's shape: vocabulary 11, one shared puzzle id."""
+    from tests.official_layout import TINY_ARCH, official_folder, official_state
 
-    official_folder(clone / "path" / "to", official_state(), name="HRM-checkpoint-sudoku-extreme")
+    state = official_state(arch=TINY_ARCH, vocab=11, puzzles=1)
+    official_folder(clone / "path" / "to", state, name="HRM-checkpoint-sudoku-extreme", arch=TINY_ARCH)
 
 
-SETUPS = {"sudoku-extreme": sudoku_extreme_csvs, "cifar10": cifar10_release, "official": official_checkpoint}
+def official_arc2_checkpoint(clone: Path) -> None:
+    """A downloaded official ARC-AGI-2 HRM checkpoint and its build's identifiers.json, naming two variants of
+    each task debug=tiny selects (its first two training and evaluation tasks that fit a 10x10 canvas)."""
+    from hrm.data.arc_tasks import load_arc_tasks, select_tasks
+    from tests.official_layout import TINY_ARCH, official_folder, official_state
+
+    training, evaluation = load_arc_tasks("arc-agi-2")
+    tasks = select_tasks(training, 10, max_tasks=2) + select_tasks(evaluation, 10, max_tasks=2)
+    names = ["<blank>"] + [name for task in tasks for name in (task.id, f"{task.id}_t1_0123456789")]
+    build = clone / "path" / "to" / "arc-2-aug-1000"
+    build.mkdir(parents=True)
+    (build / "identifiers.json").write_text(json.dumps(names))
+    state = official_state(arch=TINY_ARCH, vocab=12, puzzles=len(names))
+    official_folder(clone / "path" / "to", state, name="HRM-checkpoint-ARC-2", arch=TINY_ARCH)
+
+
+SETUPS = {"sudoku-extreme": sudoku_extreme_csvs, "cifar10": cifar10_release, "official": official_checkpoint,
+          "official_arc2": official_arc2_checkpoint}
 
 
 class Walk:
