@@ -216,7 +216,12 @@ class ARCDataModule(ResumableSampling, L.LightningDataModule):
         if self._tasks is None:
             training, evaluation = load_arc_tasks(self.source)
             extra = [task for folder in self.extra_task_dirs for task in load_task_tree(folder)]
-            check_unique_ids(training + evaluation + extra)
+            # Within one split a task id names one task (scores and official names are keyed by it); a source
+            # whose evaluation folder repeats a training id is allowed, as its test pairs score separately.
+            check_unique_ids(training + extra)
+            check_unique_ids(evaluation)
+            if self.identifiers is not None:
+                check_unique_ids(training + evaluation + extra)
             check_task_ids(self.task_ids, training, evaluation)
             training = select_tasks(training, self.canvas, self.task_ids, self.max_tasks)
             evaluation = select_tasks(evaluation, self.canvas, self.task_ids, self.max_tasks)

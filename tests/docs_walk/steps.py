@@ -105,8 +105,9 @@ STEPS: dict[str, Step] = {
     "python -m hrm.bench compare":  # debug=tiny's agent runs learn from a log of their own
         Step(short="python -m hrm.bench compare --decisions 2 --log data/hrm_training_data_tiny.json"),
     "python -m hrm.bench vae": Step(short="python -m hrm.bench vae --repeats 1 debug=tiny"),
-    "python -m hrm.bench step": Step(short="python -m hrm.bench step --steps 1 --warmup 1"),
-    "python -m hrm.bench step --compile": Step(short="python -m hrm.bench step --compile --steps 1 --warmup 1"),
+    "python -m hrm.bench step": Step(short="python -m hrm.bench step --steps 1 --warmup 1 --batch-size 1"),
+    "python -m hrm.bench step --compile":
+        Step(short="python -m hrm.bench step --compile --steps 1 --warmup 1 --batch-size 1"),
     "python -m hrm.bench eval": Step(short="python -m hrm.bench eval --repeats 1 debug=tiny"),
     "python train.py experiment=vae_teacher data=cifar10": Step(says=TRAINS, before="cifar10"),
     # debug=tiny's Sudoku is 4x4; the CSVs' are 9x9
