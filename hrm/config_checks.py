@@ -108,6 +108,19 @@ def settings_of(section: Mapping) -> dict:
     return {key: value for key, value in section.items() if not (key.startswith("_") and key.endswith("_"))}
 
 
+def swapped_model_hint() -> str:
+    """Where the command line swapped an experiment's model for one its model settings do not fit, the
+    experiments written for the chosen model. Empty elsewhere."""
+    from hrm.utils.experiments import experiments_for, swapped_model
+
+    swap = swapped_model()
+    if swap is None:
+        return ""
+    experiment, own, model = swap
+    return (f" (experiment={experiment} sets it for model={own}; experiments written for model={model}:"
+            f" {', '.join(experiments_for(model)) or 'none'})")
+
+
 def check_config(cfg: DictConfig) -> None:
     """Everything `run` will build from `cfg`, checked before it builds anything."""
     container = plain(cfg)
@@ -117,7 +130,10 @@ def check_config(cfg: DictConfig) -> None:
     model, data = container.get("model"), container.get("data")
     if isinstance(model, Mapping):
         module_class = allowed_class(model.get("_target_"), LIGHTNING_MODULES, "model")
-        check_module_arguments(module_class, settings_of(model), "model", before_data=True)
+        try:
+            check_module_arguments(module_class, settings_of(model), "model", before_data=True)
+        except UserError as error:
+            raise UserError(f"{error}{swapped_model_hint()}") from None
     if isinstance(data, Mapping):
         data_class = allowed_class(data.get("_target_"), DATA_MODULES, "data")
         check_arguments(data_class, settings_of(data), "data")

@@ -136,7 +136,7 @@ def lightning_checkpoint(step_file: Path, seq_len: int | None) -> dict:
                       "weight_decay": number("weight_decay", 0.1),
                       "warmup_steps": int(number("lr_warmup_steps", 0)),
                       "puzzle_emb_lr": number("puzzle_emb_lr", 1e-2),
-                      "puzzle_emb_weight_decay": number("puzzle_emb_weight_decay", 0.1)},
+                      "puzzle_emb_weight_decay": number("puzzle_emb_weight_decay", 0.1), "lr_decay": None},
     }
     return {"state_dict": {f"net.{k}": v for k, v in model.state_dict().items()},
             "hyper_parameters": hyper_parameters, "epoch": 0, "global_step": 0,

@@ -17,6 +17,7 @@ import torch
 import torch.distributed as dist
 from torch.optim import Optimizer
 
+from hrm.errors import UserError
 from hrm.utils.validation import InvalidSetting, at_least, between, one_of, positive
 
 
@@ -201,6 +202,15 @@ def warmup_then_cosine(warmup_steps: int, progress: Callable[[], float], floor: 
     return multiplier
 
 
+def required_settings(settings: dict, keys: tuple[str, ...], where: str = "model.optimizer") -> dict:
+    """`settings` when it states every one of `keys`: each value is stated once, in the model's YAML
+    (configs/model/), with no second default here."""
+    missing = [key for key in keys if settings.get(key) is None]
+    if missing:
+        raise UserError(f"{where}: {', '.join(missing)} not set (the model configs in configs/model/ state them)")
+    return settings
+
+
 def dense_optimizer(params, cfg: dict, precision: str | None) -> Optimizer:
     """The optimizer of a model's dense weights (lr, betas, weight_decay from `cfg`): AdamW, or AdamATan2
     with `name: adam_atan2`. `precision`: the trainer's (None: no trainer yet)."""
@@ -216,7 +226,7 @@ def dense_optimizer(params, cfg: dict, precision: str | None) -> Optimizer:
 def adamw_with_warmup(params, settings: dict, precision: str = "") -> dict:
     """Lightning's optimizer config: `dense_optimizer` (AdamW unless `settings` names another) with a linear
     warm-up over `warmup_steps`, stepped per optimizer step."""
-    cfg = {"lr": 1e-3, "betas": (0.9, 0.95), "weight_decay": 0.01, "warmup_steps": 0, **settings}
+    cfg = required_settings(settings, ("lr", "betas", "weight_decay", "warmup_steps"))
     optimizer = dense_optimizer(params, cfg, precision)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, warmup_then_constant(cfg["warmup_steps"]))
     return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}

@@ -34,6 +34,7 @@ from hrm.utils.cli import one_line_errors, user_error_in
 from hrm.utils.checkpoint_io import AtomicCheckpointIO
 from hrm.utils.distributed import cluster_plugins, give_ddp_children_this_job, is_rank_zero
 from hrm.utils.files import read_metrics
+from hrm.utils.experiments import debug_gaps, swapped_model
 from hrm.utils.io import atomic_write_json, atomic_write_text, remove_stale_temporaries
 from hrm.utils.parameters import parameter_counts
 
@@ -169,6 +170,12 @@ def run(cfg: DictConfig) -> dict[str, float]:
     L.seed_everything(cfg.seed, workers=True)
     output_dir = Path(cfg.paths.output_dir)
     say = print if is_rank_zero() else (lambda *args: None)  # DDP: one process speaks
+    swap = swapped_model()
+    if swap is not None:
+        say("model: model={2} in place of experiment {0}'s {1}; the experiment's model settings apply on"
+            " top of its own".format(*swap))
+    for gap in debug_gaps():
+        say(gap)
     settings = identity_settings(cfg)
     choice = choose_ckpt_dir(Path(cfg.paths.ckpt_dir), settings)  # the run these settings make
     if not cfg.train and not read_info(choice.ckpt_dir):  # evaluation makes no run: the experiment's checkpoints

@@ -34,7 +34,7 @@ def test_no_experiment_chooses_the_device_so_the_trainer_group_does(make_config,
 
 # The experiment each kind of model trains in (its data).
 EXPERIMENT_OF = {
-    "hrm.modules.reasoning.ReasoningModule": "arc_tiny",
+    "hrm.modules.reasoning.ReasoningModule": "task/arc_tiny",  # the task alone: each model keeps its own shape
     "hrm.modules.policy.PolicyModule": "agent_imitation",
     "hrm.modules.vae.VAEModule": "vae_teacher",
     "hrm.modules.vae_distill.VAEDistillModule": "vae_distill",
@@ -64,7 +64,7 @@ def test_every_model_config_instantiates_sized_by_its_data(make_config, model):
     module = hydra.utils.instantiate(cfg.model)
     if experiment == "vae_teacher":
         assert (module.net.config.in_channels, module.net.config.image_size) == (1, 32)  # digits, upsampled
-    elif experiment == "arc_tiny":
+    elif experiment == "task/arc_tiny":
         assert module.net.config.seq_len == datamodule.seq_len
         assert module.vocab_size >= datamodule.vocab_size
     elif experiment == "agent_lora":  # GPT-2's ids fit GPT-2's embedding; only the adapter trains

@@ -1,9 +1,9 @@
 """Learning check: train the HRM, TRM and a plain transformer for the same CPU wall budget on the same
 puzzles, then report held-out exact accuracy against the number of segments used.
 
-`python -m hrm.bench learn --task sudoku6 --budget 300` composes `experiment=<task> model=<model>` for
-each model (configs/experiment/<task>.yaml, with each model's sizes in
-configs/experiment_model/<task>_<model>.yaml), trains through the real Lightning Trainer until
+`python -m hrm.bench learn --task sudoku6 --budget 300` composes each model's experiment for the task
+(EXPERIMENTS below: e.g. experiment=sudoku6_trm, the task with the TRM at its shape for it), trains
+through the real Lightning Trainer until
 `--budget` seconds of training have passed (Lightning's `max_time`; compiling counts, data generation and
 evaluation do not; the experiments' cosine learning rate decays over that budget), and evaluates the
 test set: every row runs k = 1..halt_max_steps segments ("exact after k"), and once more
@@ -29,7 +29,13 @@ from hrm.training import bind_model_to_data, count_parameters
 from hrm.utils.compose import compose_train_config
 from hrm.utils.io import atomic_write_json
 
-TASKS = ("sudoku6", "sudoku9", "maze")
+# Each task's experiment for each model (configs/experiment/<name>.yaml).
+EXPERIMENTS = {
+    "sudoku6": {"hrm": "sudoku6", "trm": "sudoku6_trm", "transformer": "sudoku6_transformer"},
+    "sudoku9": {"hrm": "sudoku9", "trm": "sudoku9_trm", "transformer": "sudoku9_transformer"},
+    "maze": {"hrm": "maze", "trm": "maze_trm", "transformer": "maze_transformer"},
+}
+TASKS = tuple(EXPERIMENTS)
 MODELS = ("hrm", "trm", "transformer")
 
 
@@ -66,7 +72,7 @@ def evaluate(module, loader, precision: str) -> dict:
 
 def train_one(task: str, model: str, budget: float, seed: int, overrides: list[str], root: Path) -> dict:
     data_dir = Path(os.environ.get("HRM_ROOT", ".")).resolve() / "data"  # generated puzzles are cached there
-    cfg = compose_train_config([f"experiment={task}", f"model={model}", f"seed={seed}", "logger=none",
+    cfg = compose_train_config([f"experiment={EXPERIMENTS[task][model]}", f"seed={seed}", "logger=none",
                                 f"paths.data_dir={data_dir}", *overrides], root)
     L.seed_everything(seed, workers=True)
     datamodule = hydra.utils.instantiate(cfg.data)

@@ -13,7 +13,9 @@ from __future__ import annotations
 
 import argparse
 import time
+from pathlib import Path
 
+import hydra
 import lightning as L
 import torch
 from torch.utils.flop_counter import FlopCounterMode, sdpa_backward_flop_count, sdpa_flop_count
@@ -21,11 +23,9 @@ from torch.utils.flop_counter import FlopCounterMode, sdpa_backward_flop_count, 
 from hrm.data.arc import ARCDataModule
 from hrm.modules.act import act_segment, initial_act_carry, segment_loss
 from hrm.modules.reasoning import ReasoningModule
-from hrm.training import count_parameters
+from hrm.training import bind_model_to_data, count_parameters
+from hrm.utils.compose import compose_train_config
 from hrm.utils.resolvers import cpu_precision
-
-HRM_ARC = dict(_target_="hrm.models.hrm.HRM", hidden_size=256, num_heads=8, H_layers=4, L_layers=3,
-               H_cycles=2, L_cycles=2, expansion=4.0)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -94,9 +94,11 @@ def run(args: argparse.Namespace) -> int:
     L.seed_everything(0, workers=True)
     data = ARCDataModule(source="arc-agi-1", num_aug=8, canvas=30, batch_size=args.batch_size)
     data.setup("fit")
-    net = dict(HRM_ARC, vocab_size=data.vocab_size, seq_len=data.seq_len,
-               num_puzzle_identifiers=data.num_puzzle_identifiers)
-    module = ReasoningModule(net=net, act={"halt_max_steps": 8}, optimizer={"warmup_steps": 10})
+    # experiment=arc_full's model: hrm_arc as configs/model/hrm_arc.yaml states it (compiled only with --compile)
+    model_cfg = compose_train_config(["experiment=arc_full", "model.optimizer.warmup_steps=10", "model.compile=false"],
+                                     root=Path("experiments/bench")).model
+    bind_model_to_data(model_cfg, data)
+    module = hydra.utils.instantiate(model_cfg)
 
     batch = next(iter(data.train_dataloader()))
     flops, attention_flops = step_flops(module, batch, autocast=precision.startswith("bf16"))  # counted eagerly

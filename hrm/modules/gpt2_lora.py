@@ -175,7 +175,7 @@ class GPT2LoRAModule(ActionMetrics, L.LightningModule):
     # --- optimizer ---------------------------------------------------------------------------------
     def configure_optimizers(self):
         trainable = [p for p in self.parameters() if p.requires_grad]
-        return adamw_with_warmup(trainable, {"lr": 2e-4, **self.optimizer_config}, self.trainer.precision)
+        return adamw_with_warmup(trainable, self.optimizer_config, self.trainer.precision)
 
     def on_before_optimizer_step(self, optimizer) -> None:
         clip = self.optimizer_config.get("clip_norm")

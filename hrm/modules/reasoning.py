@@ -14,8 +14,8 @@ from typing import Any
 
 import lightning as L
 import torch
-from omegaconf import DictConfig, open_dict
 from lightning.pytorch.callbacks import EMAWeightAveraging, Timer
+from omegaconf import DictConfig, open_dict
 from torch.nn.parallel import DistributedDataParallel
 from torchmetrics import MeanMetric
 
@@ -25,8 +25,8 @@ from hrm.modules.act import (
     ACTCarry, ACTConfig, SegmentLoss, act_segment, initial_act_carry, segment_loss, wants_to_halt,
 )
 from hrm.modules.losses import IGNORE_LABEL, token_loss_fn
-from hrm.optim import (OptimizerGroup, OptimizerSettings, SparseSignSGD, dense_optimizer, warmup_then_constant,
-                       warmup_then_cosine)
+from hrm.optim import (OptimizerGroup, OptimizerSettings, SparseSignSGD, dense_optimizer, required_settings,
+                       warmup_then_constant, warmup_then_cosine)
 from hrm.registry import build_net
 from hrm.utils.compose import plain_container
 from hrm.utils.validation import build_config
@@ -238,8 +238,9 @@ class ReasoningModule(L.LightningModule):
 
     # --- optimizers --------------------------------------------------------------------------------
     def configure_optimizers(self):
-        cfg = {"lr": 1e-4, "betas": (0.9, 0.95), "weight_decay": 0.1, "warmup_steps": 0,
-               "puzzle_emb_lr": 1e-2, "puzzle_emb_weight_decay": 0.1, **self.optimizer_config}
+        # name and lr_decay may be absent (adamw, a constant rate): checkpoints older than those settings
+        cfg = required_settings(self.optimizer_config, ("lr", "betas", "weight_decay", "warmup_steps",
+                                                        "puzzle_emb_lr", "puzzle_emb_weight_decay"))
         puzzle_emb = getattr(self.net, "puzzle_emb", None)
         sparse = list(puzzle_emb.parameters()) if puzzle_emb is not None else []
         sparse_ids = {id(p) for p in sparse}
@@ -252,7 +253,8 @@ class ReasoningModule(L.LightningModule):
                                             weight_decay=cfg["puzzle_emb_weight_decay"]))
         optimizer = OptimizerGroup(optimizers)
         if cfg.get("lr_decay") == "cosine":
-            multiplier = warmup_then_cosine(cfg["warmup_steps"], self.training_progress, cfg.get("min_lr_ratio", 0.1))
+            required_settings(cfg, ("min_lr_ratio",))
+            multiplier = warmup_then_cosine(cfg["warmup_steps"], self.training_progress, cfg["min_lr_ratio"])
         elif cfg.get("lr_decay") is None:
             multiplier = warmup_then_constant(cfg["warmup_steps"])
         else:

@@ -18,7 +18,7 @@ from torchmetrics import MeanMetric
 from torchmetrics.image import PeakSignalNoiseRatio, StructuralSimilarityIndexMeasure
 
 from hrm.models.vae import VAE, VAEOutput, kl_divergence
-from hrm.optim import OptimizerSettings
+from hrm.optim import OptimizerSettings, required_settings
 from hrm.registry import build_net
 from hrm.utils.compose import plain_container
 from hrm.utils.validation import build_config
@@ -119,6 +119,6 @@ class VAEModule(L.LightningModule):
                        "size/params": size["params"], "size/megabytes": size["megabytes"]})
 
     def configure_optimizers(self):
-        cfg = {"lr": 1e-3, "weight_decay": 0.0, **self.optimizer_config}
+        cfg = required_settings(self.optimizer_config, ("lr", "weight_decay"))
         trainable = [p for p in self.net.parameters() if p.requires_grad]
         return torch.optim.AdamW(trainable, lr=cfg["lr"], weight_decay=cfg["weight_decay"])

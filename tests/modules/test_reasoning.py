@@ -1,7 +1,14 @@
+import pytest
 import torch
+from omegaconf import OmegaConf
 
+from hrm.errors import UserError
 from hrm.modules.reasoning import ReasoningModule
 from hrm.optim import OptimizerGroup, SparseSignSGD
+from hrm.utils.compose import CONFIG_DIR
+
+# The token-grid models' optimizer settings, as their YAML states them (the module holds no defaults).
+OPTIMIZER = OmegaConf.to_container(OmegaConf.load(CONFIG_DIR / "model" / "base" / "token_grid.yaml").optimizer)
 
 NET = {"_target_": "hrm.models.hrm.HRM", "vocab_size": 12, "seq_len": 8, "num_puzzle_identifiers": 6,
        "hidden_size": 32, "num_heads": 4, "H_layers": 1, "L_layers": 1, "H_cycles": 2, "L_cycles": 1}
@@ -35,7 +42,8 @@ def test_evaluation_halting_lets_the_q_head_stop_rows_early():
 
 
 def test_puzzle_embeddings_get_their_own_sign_sgd_inside_one_optimizer():
-    module = ReasoningModule(net=NET, optimizer={"lr": 1e-3, "puzzle_emb_lr": 0.5, "puzzle_emb_weight_decay": 0.0})
+    module = ReasoningModule(net=NET, optimizer={**OPTIMIZER, "lr": 1e-3, "warmup_steps": 0, "puzzle_emb_lr": 0.5,
+                                                  "puzzle_emb_weight_decay": 0.0})
     optimizer = module.configure_optimizers()["optimizer"]
     assert isinstance(optimizer, OptimizerGroup)
     adamw, sign_sgd = optimizer.optimizers
@@ -57,13 +65,19 @@ def test_puzzle_embeddings_get_their_own_sign_sgd_inside_one_optimizer():
 
 
 def test_optimizer_group_state_round_trips():
-    module = ReasoningModule(net=NET)
+    module = ReasoningModule(net=NET, optimizer=OPTIMIZER)
     optimizer = module.configure_optimizers()["optimizer"]
     module.training_step(batch_of(), 0).backward()
     optimizer.step()
-    fresh = ReasoningModule(net=NET).configure_optimizers()["optimizer"]
+    fresh = ReasoningModule(net=NET, optimizer=OPTIMIZER).configure_optimizers()["optimizer"]
     fresh.load_state_dict(optimizer.state_dict())
     saved = optimizer.optimizers[0].state_dict()["state"]
     loaded = fresh.optimizers[0].state_dict()["state"]
     assert saved.keys() == loaded.keys()
     assert all(torch.equal(saved[k]["exp_avg"], loaded[k]["exp_avg"]) for k in saved)
+
+
+def test_an_optimizer_setting_left_out_is_one_line_naming_it():
+    settings = {key: value for key, value in OPTIMIZER.items() if key != "puzzle_emb_lr"}
+    with pytest.raises(UserError, match=r"model.optimizer: puzzle_emb_lr not set"):
+        ReasoningModule(net=NET, optimizer=settings).configure_optimizers()
