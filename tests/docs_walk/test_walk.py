@@ -26,8 +26,14 @@ TIMEOUT = 300  # seconds for one command
 
 
 def docs_files() -> list[Path]:
-    listed = subprocess.run(["git", "ls-files", "*.md"], cwd=ROOT, capture_output=True, text=True, check=True)
-    return [ROOT / name for name in listed.stdout.split() if not name.startswith("hrm/assets/")]
+    """The README, then the pages it links to in the order it lists them (a reader's order), then any other."""
+    listed = subprocess.run(["git", "ls-files", "-co", "--exclude-standard", "*.md"], cwd=ROOT, capture_output=True,
+                            text=True, check=True)
+    files = [name for name in listed.stdout.split() if not name.startswith("hrm/assets/")]
+    contents = (ROOT / "README.md").read_text().partition("\n## Documentation\n")[2]
+    linked = re.findall(r"\]\((docs/[\w./-]+\.md)\)", contents)
+    order = ["README.md", *dict.fromkeys(name for name in linked if name in files)]
+    return [ROOT / name for name in order + sorted(set(files) - set(order))]
 
 
 def fresh_copy(target: Path) -> Path:
