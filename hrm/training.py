@@ -25,6 +25,7 @@ from hrm.callbacks import LoopStarted, StopOnNonFinite
 from hrm.config_checks import check_config
 from hrm.console import quiet_third_parties
 from hrm.errors import CheckpointError, UserError
+from hrm.modules import data_binding
 from hrm.registry import LIGHTNING_MODULES, allowed_class
 from hrm.runs import (RunChoice, choose_ckpt_dir, finished_run, identity_settings, read_info, record_finished,
                       update_info)
@@ -50,11 +51,21 @@ def build(section: DictConfig, group: str, **kwargs: Any) -> Any:
         raise
 
 
+# What each LightningModule the framework builds (hrm.registry) takes from its data before it is built.
+DATA_BINDINGS = {
+    "hrm.modules.reasoning.ReasoningModule": data_binding.token_grid_sizes,  # vocabulary, sequence, puzzle ids
+    "hrm.modules.policy.PolicyModule": data_binding.word_vocabulary,  # a word vocabulary from the training logs
+    "hrm.modules.policy_rl.PolicyRLModule": data_binding.imitation_policy,  # the imitation checkpoint's network
+    "hrm.modules.gpt2_lora.GPT2LoRAModule": data_binding.nothing,  # GPT-2's vocabulary is fixed
+    "hrm.modules.vae.VAEModule": data_binding.image_shape,  # channels and image size
+    "hrm.modules.vae_distill.VAEDistillModule": data_binding.image_shape,
+}
+
+
 def bind_model_to_data(model_cfg: DictConfig, datamodule: Any, checkpoint: dict | None = None) -> None:
-    """Fill in what the model takes from the data (vocabulary and sequence sizes, a vocabulary built from
-    the training texts): each LightningModule class knows what it needs (`bind_to_data`)."""
-    module_class = allowed_class(model_cfg._target_, LIGHTNING_MODULES, "model")
-    module_class.bind_to_data(model_cfg, datamodule, checkpoint)
+    """Fill in what the model takes from the data (DATA_BINDINGS), or from the checkpoint being resumed."""
+    allowed_class(model_cfg._target_, LIGHTNING_MODULES, "model")  # one of the framework's own
+    DATA_BINDINGS[model_cfg._target_](model_cfg, datamodule, checkpoint)
 
 
 @contextlib.contextmanager

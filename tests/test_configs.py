@@ -152,3 +152,10 @@ def test_the_slurm_launcher_asks_for_the_trainers_nodes_and_devices(tmp_path):
     launcher = OmegaConf.to_container(cfg.hydra.launcher, resolve=True)
     assert (launcher["nodes"], launcher["tasks_per_node"], launcher["gpus_per_node"]) == (2, 4, 4)
     assert launcher["additional_parameters"] == {"requeue": True} and launcher["max_num_timeout"] == 0
+
+
+def test_every_lightning_module_the_framework_builds_says_what_it_takes_from_its_data():
+    from hrm.registry import LIGHTNING_MODULES
+    from hrm.training import DATA_BINDINGS
+
+    assert set(DATA_BINDINGS) == set(LIGHTNING_MODULES)

@@ -10,6 +10,7 @@ import pytest
 from hydra.utils import get_class
 
 from hrm.data import maze, sudoku
+from hrm.models.trm import TRM
 from tests.conftest import run_train
 
 RECIPES = ("hrm_arc1", "hrm_arc2", "hrm_sudoku_extreme", "hrm_maze_hard",
@@ -48,8 +49,8 @@ def test_recipe_is_the_published_one(make_config, recipe):
         assert (net.H_layers, net.L_layers, net.H_cycles, net.L_cycles, act.no_continue) == (4, 4, 2, 2, False)
         assert cfg.model.ema is None
     else:
-        assert (net.layers, net.T, net.n, net.puzzle_emb_len, act.no_continue) == \
-            (2, 3, 6 if "sudoku" in recipe else 4, 16, True)
+        assert (net.layers, net.T, net.n, net.puzzle_emb_len) == (2, 3, 6 if "sudoku" in recipe else 4, 16)
+        assert TRM.halting_outputs == ("halt",)  # TRM's ACT: the halt logit alone, whatever act.no_continue says
         assert cfg.model.ema == 0.999
         assert (net.mixer, net.pos_encoding) == (("mlp", "none") if "sudoku" in recipe else ("attention", "rope"))
     if "arc" in recipe:

@@ -48,6 +48,7 @@ class HRMCarry:
 
 class HRM(PuzzleInput):
     config_class = HRMConfig
+    halting_outputs = ("halt", "continue")  # the Q head's logits, in order (hrm.modules.act reads them)
 
     def __init__(self, **config):
         super().__init__()
@@ -59,7 +60,7 @@ class HRM(PuzzleInput):
 
         if cfg.heads:
             self.lm_head = Linear(d, cfg.vocab_size)
-            self.q_head = halting_head(d, 2)
+            self.q_head = halting_head(d, len(self.halting_outputs))
 
         # Fixed (not learned) initial states; persistent so a checkpoint reproduces them exactly.
         self.register_buffer("H_init", trunc_normal_(torch.empty(d), std=1.0), persistent=True)

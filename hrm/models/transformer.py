@@ -34,6 +34,7 @@ class TransformerCarry:
 
 class Transformer(PuzzleInput):
     config_class = TransformerConfig
+    halting_outputs = ("halt", "continue")  # as the HRM's, so the two compare segment for segment
 
     def __init__(self, **config):
         super().__init__()
@@ -41,7 +42,7 @@ class Transformer(PuzzleInput):
         self.build_input(cfg)
         self.blocks = self.build_level(cfg.layers)
         self.lm_head = Linear(cfg.hidden_size, cfg.vocab_size)
-        self.q_head = halting_head(cfg.hidden_size, 2)
+        self.q_head = halting_head(cfg.hidden_size, len(self.halting_outputs))
 
     def initial_carry(self, batch_size: int, device: torch.device | str = "cpu") -> TransformerCarry:
         return TransformerCarry(rows=torch.zeros(batch_size, device=device))

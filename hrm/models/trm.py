@@ -43,6 +43,7 @@ class TRMCarry:
 
 class TRM(PuzzleInput):
     config_class = TRMConfig
+    halting_outputs = ("halt",)  # TRM's ACT: the halt logit alone, so no continue target and no extra forward
 
     def __init__(self, **config):
         super().__init__()
@@ -51,7 +52,7 @@ class TRM(PuzzleInput):
         self.build_input(cfg)
         self.net = self.build_level(cfg.layers)
         self.lm_head = Linear(d, cfg.vocab_size)
-        self.q_head = halting_head(d, 1)
+        self.q_head = halting_head(d, len(self.halting_outputs))
         self.register_buffer("y_init", trunc_normal_(torch.empty(d), std=1.0), persistent=True)
         self.register_buffer("z_init", trunc_normal_(torch.empty(d), std=1.0), persistent=True)
 
@@ -70,7 +71,7 @@ class TRM(PuzzleInput):
         return self.net(y, z, rope), z
 
     def forward(self, carry: TRMCarry, batch: dict[str, torch.Tensor]):
-        """Returns (new carry, detached; token logits [B, seq, vocab]; Q logits [B, 2] = (halt, 0))."""
+        """Returns (new carry, detached; token logits [B, seq, vocab]; the halt logit [B, 1])."""
         x, rope = self.embed_batch(batch)
         y, z = carry.y.to(x.dtype), carry.z.to(x.dtype)
         with torch.no_grad():
@@ -78,6 +79,4 @@ class TRM(PuzzleInput):
                 y, z = self.cycle(x, y, z, rope)
         y, z = self.cycle(x, y, z, rope)
         logits = self.lm_head(y[:, self.prefix_len:])
-        q_halt = self.q_head(y[:, 0]).float()
-        # No continue logit: ACT runs with no_continue (configs/model/trm.yaml), which never reads it.
-        return TRMCarry(y=y, z=z).detach(), logits, torch.cat((q_halt, torch.zeros_like(q_halt)), dim=-1)
+        return TRMCarry(y=y, z=z).detach(), logits, self.q_head(y[:, 0]).float()

@@ -23,7 +23,9 @@ from hrm.utils.validation import at_least, between
 class ACTConfig:
     halt_max_steps: int = 16  # segments at most per puzzle
     halt_exploration_prob: float = 0.1  # chance a row must run a random minimum number of segments
-    no_continue: bool = False  # TRM's variant: halt head only, no continue target, no extra forward
+    # Halt on the halt logit alone, no continue target, no extra forward (TRM's ACT). A net without a continue
+    # output (`halting_outputs`: TRM) runs so whatever this says.
+    no_continue: bool = False
     eval_halting: bool = False  # at evaluation, stop each row when its Q head says halt
 
     def __post_init__(self):
@@ -65,7 +67,7 @@ class ACTCarry:
 class SegmentOutput:
     logits: torch.Tensor  # [B, seq, vocab]
     q_halt: torch.Tensor  # [B]
-    q_continue: torch.Tensor  # [B]
+    q_continue: torch.Tensor | None  # [B]; None for a net that has no continue output (TRM)
     target_q_continue: torch.Tensor | None  # [B], bootstrapped from the next segment (training only)
 
 
@@ -85,9 +87,10 @@ def _rows(mask: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
     return mask.view((-1,) + (1,) * (like.ndim - 1))
 
 
-def wants_to_halt(q_halt: torch.Tensor, q_continue: torch.Tensor, config: ACTConfig) -> torch.Tensor:
-    """The Q head's decision: halt when halting is worth more than continuing (TRM: when q_halt > 0)."""
-    return q_halt > (torch.zeros_like(q_halt) if config.no_continue else q_continue)
+def wants_to_halt(q_halt: torch.Tensor, q_continue: torch.Tensor | None, config: ACTConfig) -> torch.Tensor:
+    """The Q head's decision: halt when halting is worth more than continuing (halt logit only: when q_halt > 0)."""
+    halt_only = config.no_continue or q_continue is None
+    return q_halt > (torch.zeros_like(q_halt) if halt_only else q_continue)
 
 
 def act_segment(
@@ -104,7 +107,8 @@ def act_segment(
     data = {key: torch.where(_rows(carry.halted, value), batch[key], value) for key, value in carry.data.items()}
 
     inner, logits, q_logits = net(inner, data)
-    q_halt, q_continue = q_logits.unbind(-1)
+    # The net's halting outputs: (halt, continue), or the halt logit alone (`net.halting_outputs`).
+    q_halt, q_continue = q_logits[..., 0], (q_logits[..., 1] if q_logits.shape[-1] > 1 else None)
     target_q_continue = None
 
     with torch.no_grad():
@@ -119,10 +123,10 @@ def act_segment(
             explore = torch.rand(size, generator=generator) < config.halt_exploration_prob
             min_steps = explore * torch.randint(2, config.halt_max_steps + 1, (size,), generator=generator)
             halted = halted & (steps >= min_steps.to(steps.device))
-            if not config.no_continue:
+            if q_continue is not None and not config.no_continue:
                 # Q-learning target for "continue": the value of the best action one segment later.
                 _, _, next_q = net(inner, data)
-                next_halt, next_continue = next_q.unbind(-1)
+                next_halt, next_continue = next_q[..., 0], next_q[..., 1]
                 target_q_continue = torch.sigmoid(
                     torch.where(is_last, next_halt, torch.maximum(next_halt, next_continue))
                 )

@@ -20,7 +20,6 @@ from typing import Any
 import lightning as L
 import torch
 import torch.nn.functional as F
-from omegaconf import DictConfig
 
 from hrm.errors import CheckpointError
 from hrm.models.gpt2_lora import (ActionPrompts, GPT2BaseSettings, LoraSettings, action_scores, add_lora, imitation_loss,
@@ -91,10 +90,6 @@ class GPT2LoRAModule(ActionMetrics, L.LightningModule):
             raise CheckpointError(f"{path}: {error}") from None
         module.load_state_dict(checkpoint["state_dict"], strict=False)
         return module
-
-    @staticmethod
-    def bind_to_data(model_cfg: DictConfig, datamodule: Any, checkpoint: dict | None = None) -> None:
-        """Nothing to size: GPT-2's tokenizer and vocabulary are fixed."""
 
     def parameter_counts(self) -> tuple[int, int]:
         """(all parameters, trainable ones)."""

@@ -17,11 +17,10 @@ from typing import Any
 import lightning as L
 import torch
 import torch.nn.functional as F
-from omegaconf import DictConfig, open_dict
 
 from hrm.agent.schema import ACTIONS
-from hrm.data.tokenizers import TextEncoder, build_word_tokenizer
-from hrm.errors import CheckpointError, VocabularyMismatchError
+from hrm.data.tokenizers import TextEncoder
+from hrm.errors import VocabularyMismatchError
 from hrm.models.policy import PolicyNet
 from hrm.modules.action_metrics import ActionMetrics
 from hrm.optim import OptimizerSettings, adamw_with_warmup
@@ -86,21 +85,6 @@ class PolicyModule(ActionMetrics, L.LightningModule):
         build_config(OptimizerSettings, optimizer, "model.optimizer")
         self.optimizer_config = optimizer
         self.init_action_metrics(segments=True)
-
-    # --- sizing from the data ----------------------------------------------------------------------
-    @staticmethod
-    def bind_to_data(model_cfg: DictConfig, datamodule: Any, checkpoint: dict | None = None) -> None:
-        """Build a `words` vocabulary from the training logs (or take it from the checkpoint being resumed
-        or evaluated), so the model and its checkpoint carry their own tokenizer."""
-        if model_cfg.get("tokenizer") != "words":
-            return
-        saved = ((checkpoint or {}).get("hyper_parameters") or {}).get("tokenizer")
-        if saved is not None and not isinstance(saved, str):
-            raise CheckpointError(f"hyper_parameters.tokenizer: expected a serialised tokenizer, got {type(saved).__name__}")
-        if saved is None:
-            saved = build_word_tokenizer(datamodule.train_texts(), model_cfg.get("vocab_limit", 1000)).to_str()
-        with open_dict(model_cfg):
-            model_cfg.tokenizer = saved
 
     @property
     def vocab_size(self) -> int:

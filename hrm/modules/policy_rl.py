@@ -32,7 +32,6 @@ from typing import Any
 import numpy as np
 import torch
 import torch.nn.functional as F
-from omegaconf import DictConfig, open_dict
 from torchmetrics import MeanMetric
 
 from hrm.agent.rollout import Episodes, evaluate, fixed_policy, play
@@ -115,22 +114,6 @@ class PolicyRLModule(PolicyModule):
         self.rollout_metrics = torch.nn.ModuleDict({
             name: torch.nn.ModuleDict({key: MeanMetric() for key in ROLLOUT_KEYS}) for name in ("val", "test", *FIXED)
         })
-
-    # --- starting point ----------------------------------------------------------------------------
-    @staticmethod
-    def bind_to_data(model_cfg: DictConfig, datamodule: Any, checkpoint: dict | None = None) -> None:
-        """Take the network, tokenizer and ACT settings from the checkpoint being resumed or evaluated, or
-        else from the imitation checkpoint `init_from` names."""
-        if checkpoint is None:
-            path = newest_match(str(model_cfg.init_from))
-            checkpoint = read_checkpoint(path)
-            with open_dict(model_cfg):
-                model_cfg.init_from = path
-            print(f"starting from the imitation checkpoint {path}")
-        inherited = policy_hyperparameters(checkpoint, str(model_cfg.init_from), INHERITED)
-        with open_dict(model_cfg):
-            for key in INHERITED:
-                model_cfg[key] = inherited[key]
 
     def on_fit_start(self) -> None:
         if self.trainer.ckpt_path is not None:

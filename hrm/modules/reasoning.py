@@ -15,11 +15,9 @@ from typing import Any
 import lightning as L
 import torch
 from lightning.pytorch.callbacks import EMAWeightAveraging, Timer
-from omegaconf import DictConfig, open_dict
 from torch.nn.parallel import DistributedDataParallel
 from torchmetrics import MeanMetric
 
-from hrm.data.tokenizers import tokenizer_vocab_size
 from hrm.errors import CheckpointError, UserError, VocabularyMismatchError
 from hrm.modules.act import (
     ACTCarry, ACTConfig, SegmentLoss, act_segment, initial_act_carry, segment_loss, wants_to_halt,
@@ -91,29 +89,6 @@ class ReasoningModule(L.LightningModule):
         self._solved = None
         # Exploration draws come from our own generator so that its state can be checkpointed.
         self._generator = torch.Generator().manual_seed(int(torch.randint(0, 2**62, ())))
-
-    # --- sizing from the data ----------------------------------------------------------------------
-    @staticmethod
-    def bind_to_data(model_cfg: DictConfig, datamodule: Any, checkpoint: dict | None = None) -> None:
-        """Fill the net's data-derived sizes in from the DataModule (or the model's tokenizer): the vocabulary
-        size is never typed twice, so token ids cannot overflow the embedding table."""
-        tokenizer = model_cfg.get("tokenizer")
-        vocab_size = tokenizer_vocab_size(tokenizer) if tokenizer else datamodule.vocab_size
-        source = f"tokenizer {tokenizer!r}" if tokenizer else f"the data ({type(datamodule).__name__})"
-        if vocab_size < datamodule.vocab_size:
-            raise VocabularyMismatchError(
-                f"the data uses {datamodule.vocab_size} token ids but {source} gives the model only {vocab_size}"
-            )
-        typed = model_cfg.net.get("vocab_size")
-        if typed is not None and typed != vocab_size:
-            raise VocabularyMismatchError(
-                f"model.net.vocab_size={typed} does not match the {vocab_size} tokens of {source}; "
-                "the vocabulary size is derived from the data, drop the override"
-            )
-        with open_dict(model_cfg):
-            model_cfg.net.vocab_size = vocab_size
-            model_cfg.net.seq_len = datamodule.seq_len
-            model_cfg.net.num_puzzle_identifiers = getattr(datamodule, "num_puzzle_identifiers", 0)
 
     # --- helpers -----------------------------------------------------------------------------------
     @property

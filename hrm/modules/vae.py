@@ -7,12 +7,9 @@ means over the batch; beta rises linearly from 0 to `kl_weight` over `kl_anneal_
 
 from __future__ import annotations
 
-from typing import Any
-
 import lightning as L
 import torch
 import torch.nn.functional as F
-from omegaconf import DictConfig, open_dict
 from safetensors.torch import save as safetensors_bytes
 from torchmetrics import MeanMetric
 from torchmetrics.image import PeakSignalNoiseRatio, StructuralSimilarityIndexMeasure
@@ -67,12 +64,6 @@ class VAEModule(L.LightningModule):
         build_config(OptimizerSettings, optimizer, "model.optimizer")
         self.kl_weight, self.kl_anneal_steps, self.optimizer_config = kl_weight, kl_anneal_steps, optimizer
         self.eval_metrics = torch.nn.ModuleDict({"val": ReconstructionMetrics(), "test": ReconstructionMetrics()})
-
-    @staticmethod
-    def bind_to_data(model_cfg: DictConfig, datamodule: Any, checkpoint: dict | None = None) -> None:
-        with open_dict(model_cfg):
-            model_cfg.net.in_channels = datamodule.channels
-            model_cfg.net.image_size = datamodule.image_size
 
     # --- loss --------------------------------------------------------------------------------------
     def beta(self) -> float:

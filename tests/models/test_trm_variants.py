@@ -35,7 +35,7 @@ def test_trm_with_the_mlp_mixer_has_no_attention_and_no_positions():
     assert not any(".attn." in name or "embed_pos" in name or "embed_row" in name for name in names)
     assert model.rotary is None
     carry, logits, q = model(model.initial_carry(3), batch())
-    assert carry.y.shape == (3, 81 + 16, 32) and logits.shape == (3, 81, 11) and q.shape == (3, 2)
+    assert carry.y.shape == (3, 81 + 16, 32) and logits.shape == (3, 81, 11) and q.shape == (3, 1)  # the halt logit alone
 
 
 def test_a_long_prefix_is_the_puzzle_vector_then_zeros():

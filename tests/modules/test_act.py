@@ -1,6 +1,7 @@
 import torch
 
 from hrm.models.hrm import HRM
+from hrm.models.trm import TRM
 from hrm.modules.act import ACTConfig, act_segment, initial_act_carry, segment_loss
 from hrm.modules.losses import IGNORE_LABEL, softmax_cross_entropy, stablemax_cross_entropy
 
@@ -98,6 +99,24 @@ def test_no_continue_mode_skips_the_extra_forward():
     calls.clear()
     _, out = act_segment(net, carry, batch, ACTConfig(halt_max_steps=4), training=True)
     assert out.target_q_continue is not None and len(calls) == 2
+
+
+def test_a_net_with_the_halt_output_alone_halts_on_it_and_needs_no_continue_target():
+    torch.manual_seed(0)
+    net = TRM(vocab_size=12, seq_len=8, num_puzzle_identifiers=4, hidden_size=32, num_heads=4, layers=1, T=2, n=1)
+    assert net.halting_outputs == ("halt",)
+    calls = []
+    net.register_forward_hook(lambda *args: calls.append(1))
+    batch = make_batch(5)
+    with torch.no_grad():
+        net.q_head.weight.zero_()
+        net.q_head.bias.fill_(1.0)  # "halt" for every row
+    config = ACTConfig(halt_max_steps=4, halt_exploration_prob=0.0)  # no_continue left False
+    new_carry, out = act_segment(net, initial_act_carry(net, batch), batch, config, training=True)
+    assert out.q_continue is None and out.target_q_continue is None and len(calls) == 1
+    assert new_carry.halted.all()  # halted on q_halt > 0, after one segment
+    result = segment_loss(new_carry, out, softmax_cross_entropy)
+    assert float(result.q_continue_loss) == 0.0
 
 
 def test_stablemax_matches_its_definition_and_ignores_padding():
