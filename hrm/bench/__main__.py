@@ -6,10 +6,11 @@ import sys
 
 from hrm.bench import agent
 from hrm.bench import eval as eval_bench
-from hrm.bench import compare, learn, rl, step, vae
+from hrm.bench import compare, learn, results, rl, step, vae
 from hrm.utils.cli import ArgumentParser, one_line_errors
 
-BENCHMARKS = {"step": step, "eval": eval_bench, "agent": agent, "vae": vae, "rl": rl, "compare": compare, "learn": learn}
+BENCHMARKS = {"step": step, "eval": eval_bench, "agent": agent, "vae": vae, "rl": rl, "compare": compare,
+              "learn": learn, "results": results}  # results: docs/results.md from the benchmarks' records
 
 
 def main(argv: list[str] | None = None) -> int:

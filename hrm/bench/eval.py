@@ -16,6 +16,7 @@ import hydra
 import lightning as L
 import torch
 
+from hrm.bench.record import save_record
 from hrm.console import silence_expected_warnings
 from hrm.training import bind_model_to_data
 from hrm.utils.checkpoints import check_compatible, read_checkpoint
@@ -28,6 +29,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--ckpt", default="checkpoints/arc_tiny/last.ckpt")
     parser.add_argument("--repeats", type=int, default=3, help="timed passes (the best is reported)")
+    parser.add_argument("--out", default="experiments/bench", help="where the record (eval.json) goes")
     parser.add_argument("overrides", nargs="*", help="config overrides, key=value (e.g. debug=tiny: the model "
                                                        "`make train ARGS=debug=tiny` trained)")
 
@@ -68,4 +70,9 @@ def run(args: argparse.Namespace) -> int:
     print(f"  evaluation time       {best:8.2f} s (best of {args.repeats}; voting, scoring and files included)")
     print(f"  throughput            {samples / best:8.1f} augmented variants/s")
     print(f"  pass@2                {metrics['arc/pass@2']:8.4f}")
+    rows = [{"weights": weights, "precision": cfg.trainer.precision, "tasks": int(metrics["arc/num_tasks"]),
+             "variants": samples, "segments": segments, "time (s)": round(best, 2),
+             "variants/s": round(samples / best, 1), "pass@2": round(metrics["arc/pass@2"], 4)}]
+    path = save_record(args.out, "eval", "ARC evaluation throughput (arc_tiny model)", rows)
+    print(f"  record                {path}")
     return 0

@@ -24,6 +24,7 @@ from hrm.data.arc import ARCDataModule
 from hrm.modules.act import act_segment, initial_act_carry, segment_loss
 from hrm.modules.reasoning import ReasoningModule
 from hrm.training import bind_model_to_data, count_parameters
+from hrm.bench.record import save_record
 from hrm.utils.compose import compose_train_config
 from hrm.utils.resolvers import cpu_precision
 
@@ -33,6 +34,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--steps", type=int, default=8, help="timed training steps")
     parser.add_argument("--warmup", type=int, default=3, help="untimed steps first")
     parser.add_argument("--precision", default=None, help="Lightning precision (default: the CPU default)")
+    parser.add_argument("--out", default="experiments/bench", help="where the record (step.json) goes")
     parser.add_argument("--compile", action="store_true", help="torch.compile the H and L stacks")
 
 
@@ -127,5 +129,12 @@ def run(args: argparse.Namespace) -> int:
     print(f"  achieved            {achieved / 1e9:9.1f} GFLOP/s")
     dtype = "bf16" if compute == torch.bfloat16 else "fp32"
     print(f"  {dtype} matmul peak    {peak / 1e9:9.1f} GFLOP/s (2048^3, measured now)")
-    print(f"  MFU                 {100 * achieved / peak:9.1f} %  (target >= 25%)")
+    print(f"  MFU                 {100 * achieved / peak:9.1f} %")
+    rows = [{"step": "compiled" if args.compile else "eager", "batch": args.batch_size, "precision": precision,
+             "step time (ms)": round(seconds * 1000, 1), "samples/s": round(args.batch_size / seconds, 2),
+             "GFLOP per step": round(flops / 1e9, 1), "achieved GFLOP/s": round(achieved / 1e9, 1),
+             f"{dtype} matmul peak GFLOP/s": round(peak / 1e9, 1), "MFU (%)": round(100 * achieved / peak, 1)}]
+    name = "step_compile" if args.compile else "step"
+    path = save_record(args.out, name, f"HRM training step (hrm_arc, sequence {data.seq_len})", rows)
+    print(f"  record              {path}")
     return 0

@@ -108,7 +108,9 @@ STEPS: dict[str, Step] = {
     "python -m hrm.bench step": Step(short="python -m hrm.bench step --steps 1 --warmup 1 --batch-size 1"),
     "python -m hrm.bench step --compile":
         Step(short="python -m hrm.bench step --compile --steps 1 --warmup 1 --batch-size 1"),
-    "python -m hrm.bench eval": Step(short="python -m hrm.bench eval --repeats 1 debug=tiny"),
+    "python -m hrm.bench results": Step(says=r"wrote docs/results.md from \d+ records in docs/results"),
+    "python -m hrm.bench eval": Step(short="python -m hrm.bench eval --repeats 1 debug=tiny",
+                                     says=r"record\s+experiments/bench/eval.json"),
     "python train.py experiment=vae_teacher data=cifar10": Step(says=TRAINS, before="cifar10"),
     # debug=tiny's Sudoku is 4x4; the CSVs' are 9x9
     "python train.py experiment=sudoku9 data.train_csv=sudoku-extreme/train.csv data.test_csv=sudoku-extreme/test.csv":
