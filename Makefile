@@ -1,6 +1,8 @@
 # Two commands do all the set-up: `make train` and `make test`.
 # Both create .venv on first use from requirements.lock (the set tested here) with torch pinned to the
-# CPU wheel this machine has on disk; pyproject.toml keeps loose ranges for users installing elsewhere.
+# CPU wheel this machine has on disk; `make test` adds requirements-extras.lock (pytest and the optional
+# features' packages: the Optuna sweeper, the SLURM launcher). pyproject.toml keeps loose ranges for
+# users installing elsewhere.
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
@@ -18,10 +20,14 @@ $(VENV)/.installed: pyproject.toml requirements.lock
 	$(BIN)/python -m pip install --quiet --no-deps -e .
 	touch $@
 
+$(VENV)/.installed-extras: $(VENV)/.installed requirements-extras.lock
+	$(BIN)/python -m pip install --quiet -r requirements-extras.lock
+	touch $@
+
 train: venv
 	$(BIN)/python train.py $(ARGS)
 
-test: venv
+test: $(VENV)/.installed-extras
 	$(BIN)/python -m pytest $(ARGS)
 
 bench: venv

@@ -2,11 +2,14 @@
 job from its own checkpoints, and the sweep ends with one table of every job's metrics."""
 
 import json
+import os
+import subprocess
+import sys
 
 import yaml
 
 from hrm.dashboard.__main__ import main as dashboard
-from tests.conftest import TINY, run_train
+from tests.conftest import ROOT, TINY, run_train
 from tests.test_dashboard import read_page
 
 
@@ -61,3 +64,26 @@ def test_a_two_trial_optuna_search_is_seeded_and_reports_its_best(tmp_path):
     assert results["best_value"] == max(job["metrics"]["val/accuracy"] for job in summary["jobs"])
     assert set(results["best_params"]) == {"model.optimizer.lr", "model.optimizer.weight_decay",
                                            "model.net.hidden_size", "model.act.halt_max_steps"}
+
+
+# Installed without the 'sweep' extra: the Optuna sweeper and optuna cannot be imported.
+WITHOUT_OPTUNA = """
+import sys
+class Missing:
+    def find_spec(self, name, path=None, target=None):
+        if name.split(".")[0] == "optuna" or name.startswith("hydra_plugins.hydra_optuna_sweeper"):
+            raise ModuleNotFoundError(f"No module named {name!r}", name=name)
+sys.meta_path.insert(0, Missing())
+"""
+
+
+def test_a_search_without_the_optional_sweep_packages_says_how_to_install_them(tmp_path):
+    (tmp_path / "sitecustomize.py").write_text(WITHOUT_OPTUNA)
+    env = dict(os.environ, HRM_ROOT=str(tmp_path), PYTHONPATH=str(tmp_path), WANDB_MODE="disabled")
+    done = subprocess.run([sys.executable, "train.py", "-m", "experiment=agent_imitation",
+                           "hparams_search=agent_imitation_optuna", *TINY], cwd=ROOT, env=env, capture_output=True,
+                          text=True, timeout=300)
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    assert done.stderr.strip().splitlines()[-1] == (
+        "error: hyperparameter search (hparams_search=...) needs the optional 'sweep' packages, not installed"
+        " here: pip install -e '.[sweep]' (make test installs them)")

@@ -1,8 +1,8 @@
-"""Image DataModules for the VAEs: CIFAR-10, and scikit-learn's digits as the embedded default.
+"""Image DataModules for the VAEs: CIFAR-10, and the hand-written digits as the embedded default.
 
 Images are float tensors [N, C, H, W] in [0, 1], split once, deterministically in the seed, into
-train / val / test. `digits` ships inside scikit-learn (1,797 8x8 grey digits, upsampled to the
-model's 32x32): it needs no network, so the VAE experiments run on a fresh clone. `cifar10` reads the
+train / val / test. `digits` ships inside this package (`hrm/assets/digits/`: 1,797 8x8 grey digits,
+upsampled to the model's 32x32): it needs no network, so the VAE experiments run on a fresh clone. `cifar10` reads the
 official python release (`cifar-10-batches-py/`), downloading and checking it first where the network
 allows; a folder in the same format (e.g. a subset) can be pointed to with `data_dir`.
 """
@@ -16,6 +16,7 @@ import shutil
 import tarfile
 import tempfile
 import urllib.request
+import zipfile
 from pathlib import Path
 
 import lightning as L
@@ -88,14 +89,29 @@ class DigitsDataModule(ImageDataModule):
         self.size, self.test_fraction = image_size, test_fraction
 
     def load(self) -> tuple[torch.Tensor, torch.Tensor]:
-        from sklearn.datasets import load_digits
-
-        digits = torch.from_numpy(load_digits().images).float().unsqueeze(1) / 16.0  # [1797, 1, 8, 8]
+        digits = torch.from_numpy(read_digits()).float().unsqueeze(1) / DIGITS_MAX  # [1797, 1, 8, 8]
         images = F.interpolate(digits, size=(self.size, self.size), mode="bilinear", align_corners=False)
         images = images.clamp(0.0, 1.0)
         order = torch.randperm(len(images), generator=torch.Generator().manual_seed(self.seed + 1))
         n_test = round(len(images) * self.test_fraction)
         return images[order[n_test:]], images[order[:n_test]]
+
+
+DIGITS_FILE = Path(__file__).resolve().parent.parent / "assets" / "digits" / "digits.npz"
+DIGITS_MAX = 16  # a pixel counts the set pixels of a 4x4 block
+
+
+def read_digits(path: Path = DIGITS_FILE) -> np.ndarray:
+    """The shipped digits as uint8 [N, 8, 8] in 0..16, checked: a damaged file is one line, not garbage."""
+    try:
+        with np.load(path, allow_pickle=False) as archive:
+            images = archive["images"]
+    except (OSError, ValueError, KeyError, zipfile.BadZipFile) as error:
+        raise DataFormatError(f"{path}: not the digits archive ({error}); reinstall the package") from None
+    if images.dtype != np.uint8 or images.ndim != 3 or images.shape[1:] != (8, 8) or images.max() > DIGITS_MAX:
+        raise DataFormatError(f"{path}: images: expected uint8 [N, 8, 8] in 0..{DIGITS_MAX}, got {images.dtype}"
+                              f" {list(images.shape)}")
+    return images
 
 
 class CIFARBatchUnpickler(pickle.Unpickler):

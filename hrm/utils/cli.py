@@ -44,8 +44,37 @@ def report(error: BaseException) -> int:
     return code
 
 
+# Optional features (pyproject's extras) that Hydra reaches through a plugin: (a word their configs and
+# errors name, the plugin's module, the extra, what it is for).
+OPTIONAL_PLUGINS = (
+    ("optuna", "hydra_plugins.hydra_optuna_sweeper", "sweep", "hyperparameter search (hparams_search=...)"),
+    ("submitit", "hydra_plugins.hydra_submitit_launcher", "slurm", "SLURM submission (hydra/launcher=slurm)"),
+)
+
+
+def missing_extra(error: BaseException) -> str | None:
+    """When `error` comes from an optional feature whose package is not installed, how to install it."""
+    import importlib.util
+
+    text = " ".join(str(e) for e in _chain(error))
+    for word, module, extra, feature in OPTIONAL_PLUGINS:
+        if word not in text:
+            continue
+        try:
+            installed = importlib.util.find_spec(module) is not None and importlib.util.find_spec(word) is not None
+        except ImportError:
+            installed = False
+        if not installed:
+            return (f"{feature} needs the optional '{extra}' packages, not installed here: pip install -e"
+                    f" '.[{extra}]' (make test installs them)")
+    return None
+
+
 def describe(error: BaseException) -> tuple[str, int]:
     """(one line saying what went wrong, the exit code)."""
+    hint = missing_extra(error)
+    if hint is not None:
+        return hint, 2
     cause = user_error_in(error)
     if cause is not None:
         return one_line(str(cause)), cause.exit_code

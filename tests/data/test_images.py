@@ -6,7 +6,15 @@ import numpy as np
 import pytest
 import torch
 
-from hrm.data.images import CIFAR10_FOLDER, CIFAR10_TEST, CIFAR10_TRAIN, CIFAR10DataModule, DigitsDataModule
+from hrm.data.images import (
+    CIFAR10_FOLDER,
+    CIFAR10_TEST,
+    CIFAR10_TRAIN,
+    DIGITS_FILE,
+    CIFAR10DataModule,
+    DigitsDataModule,
+    read_digits,
+)
 from hrm.errors import DataFormatError
 
 
@@ -49,7 +57,7 @@ def test_a_broken_cifar_file_is_named_in_one_line(tmp_path):
         CIFAR10DataModule(data_dir=str(tmp_path), download=False).setup("fit")
 
 
-def test_digits_ship_with_scikit_learn_and_split_deterministically():
+def test_digits_ship_with_the_package_and_split_deterministically():
     first, second = DigitsDataModule(seed=3), DigitsDataModule(seed=3)
     for dm in (first, second):
         dm.setup("fit")
@@ -57,3 +65,22 @@ def test_digits_ship_with_scikit_learn_and_split_deterministically():
     assert len(first.train_images) + len(first.val_images) + len(first.test_images) == 1797
     assert torch.equal(first.val_images, second.val_images)
     assert 0.0 <= float(first.train_images.min()) and float(first.train_images.max()) <= 1.0
+
+
+def test_the_shipped_digits_are_the_1797_labelled_uci_digits():
+    images = read_digits()
+    with np.load(DIGITS_FILE, allow_pickle=False) as archive:
+        labels = archive["labels"]
+    assert images.shape == (1797, 8, 8) and int(images.max()) == 16
+    assert np.bincount(labels).tolist() == [178, 182, 177, 183, 181, 182, 181, 179, 174, 180]
+    ones, zeros = images[labels == 1].mean(0), images[labels == 0].mean(0)
+    assert ones[:, 3:5].mean() > ones[:, [0, 7]].mean() and zeros[3:5, 3:5].mean() < zeros[3:5, [1, 6]].mean()
+
+
+def test_a_damaged_digits_file_is_one_line_naming_it(tmp_path):
+    (tmp_path / "digits.npz").write_bytes(b"PK\x03\x04 not really a zip")
+    with pytest.raises(DataFormatError, match=r"digits.npz: not the digits archive"):
+        read_digits(tmp_path / "digits.npz")
+    np.savez(tmp_path / "wide.npz", images=np.full((3, 8, 8), 200, dtype=np.uint8))
+    with pytest.raises(DataFormatError, match=r"wide.npz: images: expected uint8 \[N, 8, 8\] in 0..16"):
+        read_digits(tmp_path / "wide.npz")
