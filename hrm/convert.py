@@ -23,7 +23,7 @@ import torch
 
 from hrm.data.official_ids import check_table_rows
 from hrm.errors import CheckpointError, UserError
-from hrm.models.hrm import HRM
+from hrm.registry import build_net
 from hrm.utils.cli import ArgumentParser, check_replaceable, int_at_least, one_line_errors
 from hrm.utils.files import check_regular_file, read_json, read_yaml
 from hrm.utils.io import atomic_path
@@ -33,8 +33,8 @@ COMPILED_PREFIX = "_orig_mod."
 # official name (after the prefixes) -> this framework's HRM's; {level} H or L, {i} the layer
 RENAMES = [
     (r"H_init", "H_init"), (r"L_init", "L_init"),
-    (r"embed_tokens\.embedding_weight", "embed_tokens.weight"),
-    (r"puzzle_emb\.weights", "puzzle_emb.weight"),
+    (r"embed_tokens\.embedding_weight", "input.embed_tokens.weight"),
+    (r"puzzle_emb\.weights", "input.puzzle_emb.weight"),
     (r"lm_head\.weight", "lm_head.weight"), (r"q_head\.(weight|bias)", r"q_head.\1"),
     (r"([HL])_level\.layers\.(\d+)\.self_attn\.(qkv_proj|o_proj)\.weight", r"\1_level.layers.\2.attn.\3.weight"),
     (r"([HL])_level\.layers\.(\d+)\.mlp\.(gate_up_proj|down_proj)\.weight", r"\1_level.layers.\2.mlp.\3.weight"),
@@ -86,10 +86,11 @@ def net_settings(weights: dict[str, torch.Tensor], arch: dict, seq_len: int, con
         raise UserError(f"{config_path}: arch: no number for {', '.join(missing)}")
     if arch.get("pos_encodings", "rope") != "rope":
         raise UserError(f"{config_path}: arch.pos_encodings={arch['pos_encodings']!r}: only rope models convert")
-    if "embed_tokens.weight" not in weights:
+    if "input.embed_tokens.weight" not in weights:
         raise UserError(f"{config_path}: its checkpoint has no token embedding (model.inner.embed_tokens)")
-    vocab, hidden = weights["embed_tokens.weight"].shape
-    puzzle_rows = weights["puzzle_emb.weight"].shape[0] if "puzzle_emb.weight" in weights else 0
+    vocab, hidden = weights["input.embed_tokens.weight"].shape
+    table = weights.get("input.puzzle_emb.weight")
+    puzzle_rows = table.shape[0] if table is not None else 0
     return {"_target_": "hrm.models.hrm.HRM", "vocab_size": int(vocab), "seq_len": seq_len,
             "num_puzzle_identifiers": int(puzzle_rows), "puzzle_emb": puzzle_rows > 0, "pos_encoding": "rope",
             "hidden_size": int(hidden), "num_heads": int(arch["num_heads"]), "expansion": float(arch["expansion"]),
@@ -114,7 +115,7 @@ def lightning_checkpoint(step_file: Path, seq_len: int | None) -> dict:
                             " put the official data's test/dataset.json beside the checkpoint")
     net = net_settings(weights, arch, seq_len, config_path)
     try:
-        model = HRM(**{k: v for k, v in net.items() if k != "_target_"})
+        model = build_net(net, f"{config_path}: arch")
         model.load_state_dict(weights, strict=True)
     except (RuntimeError, ValueError, UserError) as error:
         raise CheckpointError(f"{step_file}: does not fit the model its config describes "

@@ -69,10 +69,10 @@ def build_net(config: Any, where: str, error: type[UserError] = UserError, devic
     """The network a `net:` mapping describes (`_target_` plus its config dataclass's fields), every setting
     checked first. `device="meta"` builds it without memory, to compare its shapes with a checkpoint's
     before allocating anything."""
-    cls, settings = check_net_settings(config, where, error)
+    cls, net_config = check_net_settings(config, where, error)
     try:
         with torch.device(device) if device else contextlib.nullcontext():
-            return cls(**settings)
+            return cls(net_config)
     except ValueError as problem:  # a shape the config allows but the net cannot take (e.g. a non-square grid)
         raise error(f"{where}: {problem}") from None
 
@@ -131,17 +131,16 @@ def _check_nested(node: Any, where: str, checked_groups: set[str]) -> None:
 
 
 def check_net_settings(config: Any, where: str, error: type[UserError] = UserError,
-                       before_data: bool = False) -> tuple[type, dict]:
-    """(the net's class, its settings) of a `net:` mapping, each setting checked (names, types, ranges, with
-    `where` in the message) without building the net. `before_data`: the sizes the data fills in later
-    (vocab_size, seq_len) may still be missing."""
+                       before_data: bool = False) -> tuple[type, Any]:
+    """(the net's class, its config dataclass) of a `net:` mapping, each setting checked (names, types,
+    ranges, with `where` in the message) without building the net. `before_data`: the sizes the data fills
+    in later (vocab_size, seq_len) may still be missing (placeholders stand in for them)."""
     if not isinstance(config, Mapping):
         raise error(f"{where}: expected a mapping with _target_, got {type(config).__name__}")
     cls = allowed_class(config.get("_target_"), NETS, where, error)
     settings = {key: value for key, value in config.items() if key != "_target_"}
     placeholders = {name: 1 for name in DATA_SIZED if name in field_types(cls.config_class)} if before_data else {}
-    build_config(cls.config_class, {**placeholders, **settings}, where, error)
-    return cls, settings
+    return cls, build_config(cls.config_class, {**placeholders, **settings}, where, error)
 
 
 DATA_SIZED = ("vocab_size", "seq_len")

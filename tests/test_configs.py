@@ -71,7 +71,7 @@ def test_every_model_config_instantiates_sized_by_its_data(make_config, model):
         assert module.net.get_base_model().get_input_embeddings().num_embeddings >= module.prompts.vocab_size
         assert 0 < module.parameter_counts()[1] < module.parameter_counts()[0]
     else:  # a policy reads texts: its own tokenizer sizes the embedding
-        assert module.net.backbone.embed_tokens.num_embeddings == module.vocab_size
+        assert module.net.backbone.input.embed_tokens.num_embeddings == module.vocab_size
         assert int(module.encode(datamodule.train_texts()).max()) < module.vocab_size
     assert count_parameters(module)[0] > 0
 

@@ -10,7 +10,7 @@ import yaml
 
 from hrm import load_model
 from hrm.convert import main
-from hrm.models.hrm import HRM
+from hrm.models.hrm import HRM, HRMConfig
 from tests.official_layout import (
     ARCH,
     PUZZLES,
@@ -24,13 +24,13 @@ from tests.official_layout import (
 
 def by_hand(state: dict[str, torch.Tensor]) -> HRM:
     """The same values put into this framework's HRM by hand: the renames written out one by one."""
-    net = HRM(vocab_size=VOCAB, seq_len=SEQ, num_puzzle_identifiers=PUZZLES, hidden_size=D, num_heads=4,
-              H_layers=2, L_layers=1, H_cycles=2, L_cycles=2, expansion=4.0)
+    net = HRM(HRMConfig(vocab_size=VOCAB, seq_len=SEQ, num_puzzle_identifiers=PUZZLES, hidden_size=D, num_heads=4,
+                        H_layers=2, L_layers=1, H_cycles=2, L_cycles=2, expansion=4.0))
     mine = {}
     for key, value in state.items():
         key = key.removeprefix("_orig_mod.model.inner.")
-        key = key.replace("embed_tokens.embedding_weight", "embed_tokens.weight")
-        key = key.replace("puzzle_emb.weights", "puzzle_emb.weight").replace("self_attn", "attn")
+        key = key.replace("embed_tokens.embedding_weight", "input.embed_tokens.weight")
+        key = key.replace("puzzle_emb.weights", "input.puzzle_emb.weight").replace("self_attn", "attn")
         mine[key] = value.float()
     net.load_state_dict(mine, strict=True)
     return net

@@ -27,8 +27,9 @@ def test_two_processes_train_like_one_on_the_same_global_batch(tmp_path):
     for key, weights in one["state_dict"].items():
         torch.testing.assert_close(two["state_dict"][key], weights, rtol=1e-5, atol=1e-6, msg=key)
     # The puzzle embeddings start at zero: sign-SGD moved the rows of the puzzles the batches held.
-    table = one["state_dict"]["net.puzzle_emb.weight"]
-    assert 0 < int((table.abs().sum(-1) > 0).sum()) and (two["state_dict"]["net.puzzle_emb.weight"] == table).all()
+    name = "net.input.puzzle_emb.weight"
+    table = one["state_dict"][name]
+    assert 0 < int((table.abs().sum(-1) > 0).sum()) and (two["state_dict"][name] == table).all()
 
 
 def test_each_process_takes_its_share_of_one_seeded_order():

@@ -7,10 +7,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from hydra.utils import get_class
 
 from hrm.data import maze, sudoku
 from hrm.models.trm import TRM
+from hrm.registry import build_net
 from tests.conftest import run_train
 
 RECIPES = ("hrm_arc1", "hrm_arc2", "hrm_sudoku_extreme", "hrm_maze_hard",
@@ -68,8 +68,8 @@ def test_recipe_is_the_published_one(make_config, recipe):
 def test_recipe_builds_the_published_model(make_config, recipe):
     net = dict(make_config(f"experiment=paper/{recipe}").model.net)
     vocab, seq_len = shape_of(recipe)
-    model = get_class(net.pop("_target_"))(**net, vocab_size=vocab, seq_len=seq_len, num_puzzle_identifiers=1)
-    dense = sum(p.numel() for name, p in model.named_parameters() if not name.startswith("puzzle_emb"))
+    model = build_net({**net, "vocab_size": vocab, "seq_len": seq_len, "num_puzzle_identifiers": 1}, "model.net")
+    dense = sum(p.numel() for name, p in model.named_parameters() if not name.startswith("input.puzzle_emb"))
     # HRM: 27.3M for vocabulary 12 (the paper). TRM: "7M" with attention; its MLP mixer over 97 positions
     # is much smaller than attention over 512 channels.
     expected = {"hrm_arc1": 27.3e6, "trm_arc1": 6.8e6, "trm_sudoku_extreme": 5.1e6}[recipe]

@@ -20,11 +20,12 @@ import lightning as L
 import torch
 from torch.utils.flop_counter import FlopCounterMode, sdpa_backward_flop_count, sdpa_flop_count
 
+from hrm.bench.record import save_record
 from hrm.data.arc import ARCDataModule
+from hrm.models.layers import compile_levels
 from hrm.modules.act import act_segment, initial_act_carry, segment_loss
 from hrm.modules.reasoning import ReasoningModule
 from hrm.training import bind_model_to_data, count_parameters
-from hrm.bench.record import save_record
 from hrm.utils.compose import compose_train_config
 from hrm.utils.resolvers import cpu_precision
 
@@ -105,7 +106,7 @@ def run(args: argparse.Namespace) -> int:
     batch = next(iter(data.train_dataloader()))
     flops, attention_flops = step_flops(module, batch, autocast=precision.startswith("bf16"))  # counted eagerly
     if args.compile:
-        module.net.compile_levels()  # what `model.compile=true` does; compiling happens in the warm-up steps
+        compile_levels(module.net)  # what `model.compile=true` does; compiling happens in the warm-up steps
 
     timer = StepTimer(args.warmup)
     trainer = L.Trainer(

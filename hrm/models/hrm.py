@@ -15,8 +15,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
+from torch import nn
 
-from hrm.models.layers import GridNetConfig, Linear, PuzzleInput, halting_head, trunc_normal_
+from hrm.models.grid_input import GridInput, GridNetConfig, reasoning_level
+from hrm.models.layers import Linear, halting_head, trunc_normal_
 from hrm.utils.validation import at_least, at_most
 
 
@@ -46,17 +48,17 @@ class HRMCarry:
         return HRMCarry(z_H=self.z_H.detach(), z_L=self.z_L.detach())
 
 
-class HRM(PuzzleInput):
+class HRM(nn.Module):
     config_class = HRMConfig
     halting_outputs = ("halt", "continue")  # the Q head's logits, in order (hrm.modules.act reads them)
 
-    def __init__(self, **config):
+    def __init__(self, config: HRMConfig):
         super().__init__()
-        self.config = cfg = HRMConfig(**config)
+        self.config = cfg = config
         d = cfg.hidden_size
-        self.build_input(cfg)
-        self.H_level = self.build_level(cfg.H_layers)
-        self.L_level = self.build_level(cfg.L_layers)
+        self.input = GridInput(cfg)
+        self.H_level = reasoning_level(cfg, cfg.H_layers)
+        self.L_level = reasoning_level(cfg, cfg.L_layers)
 
         if cfg.heads:
             self.lm_head = Linear(d, cfg.vocab_size)
@@ -68,7 +70,7 @@ class HRM(PuzzleInput):
 
     # --- carry -------------------------------------------------------------------------------------
     def initial_carry(self, batch_size: int, device: torch.device | str = "cpu") -> HRMCarry:
-        shape = (batch_size, self.config.seq_len + self.prefix_len, self.config.hidden_size)
+        shape = (batch_size, self.config.positions, self.config.hidden_size)
         return HRMCarry(
             z_H=self.H_init.to(device).expand(shape).clone(),
             z_L=self.L_init.to(device).expand(shape).clone(),
@@ -86,7 +88,7 @@ class HRM(PuzzleInput):
     def encode(self, carry: HRMCarry, batch: dict[str, torch.Tensor]) -> HRMCarry:
         """One segment of H/L cycles; the new carry (z_H is the states the heads read) with gradient."""
         cfg = self.config
-        x, rope = self.embed_batch(batch)
+        x, rope = self.input(batch)
         z_H, z_L = carry.z_H.to(x.dtype), carry.z_L.to(x.dtype)
 
         with torch.no_grad():
@@ -105,7 +107,8 @@ class HRM(PuzzleInput):
 
     def forward(self, carry: HRMCarry, batch: dict[str, torch.Tensor]):
         """Returns (new carry, detached; token logits [B, seq, vocab]; Q logits [B, 2] = (halt, continue))."""
+        cfg = self.config
         state = self.encode(carry, batch)
-        logits = self.lm_head(state.z_H[:, self.prefix_len :])
+        logits = self.lm_head(state.z_H[:, cfg.prefix_len:])
         q_logits = self.q_head(state.z_H[:, 0]).float()
         return state.detach(), logits, q_logits

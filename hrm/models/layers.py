@@ -8,16 +8,11 @@ RoPE, SwiGLU, and post-norm RMSNorm without a learnable scale.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from hrm.utils.validation import InvalidSetting, at_least, at_most, one_of, positive
-
-POS_ENCODINGS = ("rope", "learned", "grid", "none")
-MIXERS = ("attention", "mlp")
 SHORT_SEQUENCE = 160  # tokens; see Attention.forward
 ATTN_BIAS_GAIN = 10.0  # see Attention.__init__
 
@@ -210,125 +205,10 @@ class ReasoningLevel(nn.Module):
         return state
 
 
-@dataclass
-class GridNetConfig:
-    """What every net over a token grid is sized by (HRM, TRM and the transformer add their own shape)."""
-
-    vocab_size: int  # from the data (never typed twice): train.py fills it in
-    seq_len: int  # from the data
-    num_puzzle_identifiers: int = 0  # from the data; 0 disables the per-puzzle embedding
-    hidden_size: int = 512
-    num_heads: int = 8
-    expansion: float = 4.0
-    pos_encoding: str = "rope"  # or "learned" (a table per position), "grid" (a row plus a column table), "none"
-    rope_theta: float = 10000.0
-    norm_eps: float = 1e-5
-    puzzle_emb: bool = True  # learn a vector per puzzle id, prepended as a prefix
-    # Positions the prefix takes: the puzzle's vector in the first, zeros in the rest (TRM: 16, extra
-    # positions the recursion can write to; HRM: 1).
-    puzzle_emb_len: int = 1
-    mixer: str = "attention"  # or "mlp": an MLP across the positions (TRM's Sudoku model), no attention
-    attn_bias: bool = False  # a learned attention bias per head and pair of positions (small grids only)
-
-    def __post_init__(self):
-        at_least(self, 1, "vocab_size", "seq_len", "hidden_size", "num_heads")
-        at_least(self, 0, "num_puzzle_identifiers")
-        at_most(self, 1 << 16, "hidden_size", "num_heads")  # far past any model here, short of exhausting memory
-        positive(self, "expansion", "rope_theta", "norm_eps")
-        one_of(self, "pos_encoding", POS_ENCODINGS)
-        one_of(self, "mixer", MIXERS)
-        at_least(self, 1, "puzzle_emb_len")
-        at_most(self, 1024, "puzzle_emb_len")
-        if self.mixer == "mlp" and self.attn_bias:
-            raise InvalidSetting("attn_bias", self.attn_bias, "has no attention to bias with mixer='mlp'")
-        if self.hidden_size % self.num_heads:
-            raise InvalidSetting("hidden_size", self.hidden_size, f"must be divisible by num_heads={self.num_heads}")
-        if self.pos_encoding == "rope" and (self.hidden_size // self.num_heads) % 2:
-            raise InvalidSetting("hidden_size", self.hidden_size,
-                                 f"RoPE needs an even width per head (hidden_size / num_heads={self.num_heads})")
-
-
-class PuzzleInput(nn.Module):
-    """What every net over a token grid starts with (HRM, TRM, the plain transformer): token embeddings,
-    an optional learned vector per puzzle id prepended as one prefix token, and RoPE tables over the
-    whole sequence (or a learned position table)."""
-
-    def build_input(self, config: GridNetConfig) -> None:
-        d = config.hidden_size
-        self.embed_scale = math.sqrt(d)  # embeddings start at std 1/sqrt(d) and are scaled back to ~1
-        self.embed_tokens = nn.Embedding(config.vocab_size, d)
-        trunc_normal_(self.embed_tokens.weight, std=1.0 / self.embed_scale)
-        # One learned vector per puzzle id (an augmented variant of an ARC task). Sparse gradients: only
-        # the rows of this batch get updated (by sign-SGD, see hrm.optim), so a 400k-row table is cheap.
-        self.prefix_len = config.puzzle_emb_len if config.puzzle_emb and config.num_puzzle_identifiers > 0 else 0
-        if self.prefix_len:
-            self.puzzle_emb = nn.Embedding(config.num_puzzle_identifiers, d, sparse=True)
-            nn.init.zeros_(self.puzzle_emb.weight)
-        positions = config.seq_len + self.prefix_len
-        # RoPE (HRM's default) encodes 1-D offsets; a learned table lets attention find any relation
-        # between cells, e.g. Sudoku's same row, column or box, which a flattened grid hides from RoPE.
-        self.rotary = None
-        if config.pos_encoding == "rope":
-            self.rotary = RotaryEmbedding(d // config.num_heads, positions, config.rope_theta)
-        elif config.pos_encoding == "learned":
-            self.embed_pos = nn.Embedding(positions, d)
-            trunc_normal_(self.embed_pos.weight, std=1.0 / self.embed_scale)
-        elif config.pos_encoding == "grid":
-            # A square grid's position as row + column: "same row" and "same column" are then one vector
-            # each, which attention finds from the first steps instead of learning them cell by cell.
-            side = math.isqrt(config.seq_len)
-            if side * side != config.seq_len:
-                raise ValueError(f"pos_encoding 'grid' needs a square grid, got seq_len {config.seq_len}")
-            cells = torch.arange(config.seq_len)
-            prefix = torch.full((self.prefix_len,), side)  # the prefix token gets a row and column of its own
-            self.register_buffer("grid_rows", torch.cat((prefix, cells // side)), persistent=False)
-            self.register_buffer("grid_cols", torch.cat((prefix, cells % side)), persistent=False)
-            self.embed_row, self.embed_col = nn.Embedding(side + 1, d), nn.Embedding(side + 1, d)
-            for table in (self.embed_row, self.embed_col):
-                trunc_normal_(table.weight, std=1.0 / self.embed_scale)
-        elif config.pos_encoding != "none":  # none: the MLP mixer knows every position by its own weights
-            raise ValueError(f"pos_encoding must be one of {POS_ENCODINGS}, got {config.pos_encoding!r}")
-
-    def build_level(self, num_layers: int) -> ReasoningLevel:
-        """A stack of `num_layers` blocks sized by the config (after build_input: it knows the prefix)."""
-        cfg = self.config
-        positions = cfg.seq_len + self.prefix_len
-        if cfg.attn_bias and positions > 1024:
-            raise ValueError(f"attn_bias: {positions} positions would need {positions}^2 biases per head")
-        return ReasoningLevel(num_layers, cfg.hidden_size, cfg.num_heads, cfg.expansion, cfg.norm_eps,
-                              positions if cfg.attn_bias else 0, positions if cfg.mixer == "mlp" else 0)
-
-    def compile_levels(self) -> None:
-        """torch.compile every stack of blocks (fuses the RMSNorm/RoPE/SwiGLU elementwise work: ~25% faster
-        steps on this CPU, after ~15 s of compiling). Not the whole net: inductor cannot trace the sparse
-        puzzle-embedding gradient."""
-        for module in self.modules():
-            if isinstance(module, ReasoningLevel):
-                module.compile()
-
-    def embed(self, inputs: torch.Tensor, puzzle_identifiers: torch.Tensor | None) -> torch.Tensor:
-        x = self.embed_tokens(inputs)
-        if self.prefix_len:
-            prefix = self.puzzle_emb(puzzle_identifiers).unsqueeze(1).to(x.dtype)
-            blank = prefix.new_zeros(prefix.shape[0], self.prefix_len - 1, prefix.shape[2])
-            x = torch.cat((prefix, blank, x), dim=1)
-        if hasattr(self, "embed_pos"):
-            x = x + self.embed_pos.weight.to(x.dtype)
-        elif hasattr(self, "embed_row"):
-            x = x + (self.embed_row(self.grid_rows) + self.embed_col(self.grid_cols)).to(x.dtype)
-        return self.embed_scale * x
-
-    def embed_batch(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, tuple[torch.Tensor, torch.Tensor]]:
-        """(the embedded sequence, the RoPE tables), in the autocast dtype when autocast is on: the whole
-        recurrent state then runs in it (bf16), as in HRM; RMSNorm still computes in float32."""
-        dtype = forward_dtype(batch["inputs"].device)
-        x = self.embed(batch["inputs"], batch.get("puzzle_identifiers")).to(dtype)
-        rope = None if self.rotary is None else tuple(table.to(dtype) for table in self.rotary(x.shape[1]))
-        return x, rope
-
-
-def forward_dtype(device: torch.device) -> torch.dtype:
-    """The autocast dtype when autocast is on for this device, else float32."""
-    if torch.is_autocast_enabled(device.type):
-        return torch.get_autocast_dtype(device.type)
-    return torch.float32
+def compile_levels(net: nn.Module) -> None:
+    """torch.compile every stack of blocks in `net` (fuses the RMSNorm/RoPE/SwiGLU elementwise work, after
+    some seconds of compiling). Not the whole net: inductor cannot trace the sparse puzzle-embedding
+    gradient."""
+    for module in net.modules():
+        if isinstance(module, ReasoningLevel):
+            module.compile()

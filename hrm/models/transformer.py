@@ -10,8 +10,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
+from torch import nn
 
-from hrm.models.layers import GridNetConfig, Linear, PuzzleInput, halting_head
+from hrm.models.grid_input import GridInput, GridNetConfig, reasoning_level
+from hrm.models.layers import Linear, halting_head
 from hrm.utils.validation import at_least, at_most
 
 
@@ -32,15 +34,15 @@ class TransformerCarry:
     rows: torch.Tensor  # [batch]
 
 
-class Transformer(PuzzleInput):
+class Transformer(nn.Module):
     config_class = TransformerConfig
     halting_outputs = ("halt", "continue")  # as the HRM's, so the two compare segment for segment
 
-    def __init__(self, **config):
+    def __init__(self, config: TransformerConfig):
         super().__init__()
-        self.config = cfg = TransformerConfig(**config)
-        self.build_input(cfg)
-        self.blocks = self.build_level(cfg.layers)
+        self.config = cfg = config
+        self.input = GridInput(cfg)
+        self.blocks = reasoning_level(cfg, cfg.layers)
         self.lm_head = Linear(cfg.hidden_size, cfg.vocab_size)
         self.q_head = halting_head(cfg.hidden_size, len(self.halting_outputs))
 
@@ -51,6 +53,6 @@ class Transformer(PuzzleInput):
         return carry
 
     def forward(self, carry: TransformerCarry, batch: dict[str, torch.Tensor]):
-        x, rope = self.embed_batch(batch)
+        x, rope = self.input(batch)
         h = self.blocks(x, None, rope)
-        return carry, self.lm_head(h[:, self.prefix_len:]), self.q_head(h[:, 0]).float()
+        return carry, self.lm_head(h[:, self.config.prefix_len:]), self.q_head(h[:, 0]).float()

@@ -15,8 +15,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
+from torch import nn
 
-from hrm.models.layers import GridNetConfig, Linear, PuzzleInput, halting_head, trunc_normal_
+from hrm.models.grid_input import GridInput, GridNetConfig, reasoning_level
+from hrm.models.layers import Linear, halting_head, trunc_normal_
 from hrm.utils.validation import at_least, at_most
 
 
@@ -41,23 +43,23 @@ class TRMCarry:
         return TRMCarry(y=self.y.detach(), z=self.z.detach())
 
 
-class TRM(PuzzleInput):
+class TRM(nn.Module):
     config_class = TRMConfig
     halting_outputs = ("halt",)  # TRM's ACT: the halt logit alone, so no continue target and no extra forward
 
-    def __init__(self, **config):
+    def __init__(self, config: TRMConfig):
         super().__init__()
-        self.config = cfg = TRMConfig(**config)
+        self.config = cfg = config
         d = cfg.hidden_size
-        self.build_input(cfg)
-        self.net = self.build_level(cfg.layers)
+        self.input = GridInput(cfg)
+        self.net = reasoning_level(cfg, cfg.layers)
         self.lm_head = Linear(d, cfg.vocab_size)
         self.q_head = halting_head(d, len(self.halting_outputs))
         self.register_buffer("y_init", trunc_normal_(torch.empty(d), std=1.0), persistent=True)
         self.register_buffer("z_init", trunc_normal_(torch.empty(d), std=1.0), persistent=True)
 
     def initial_carry(self, batch_size: int, device: torch.device | str = "cpu") -> TRMCarry:
-        shape = (batch_size, self.config.seq_len + self.prefix_len, self.config.hidden_size)
+        shape = (batch_size, self.config.positions, self.config.hidden_size)
         return TRMCarry(y=self.y_init.to(device).expand(shape).clone(), z=self.z_init.to(device).expand(shape).clone())
 
     def reset_carry(self, reset: torch.Tensor, carry: TRMCarry) -> TRMCarry:
@@ -72,11 +74,11 @@ class TRM(PuzzleInput):
 
     def forward(self, carry: TRMCarry, batch: dict[str, torch.Tensor]):
         """Returns (new carry, detached; token logits [B, seq, vocab]; the halt logit [B, 1])."""
-        x, rope = self.embed_batch(batch)
+        x, rope = self.input(batch)
         y, z = carry.y.to(x.dtype), carry.z.to(x.dtype)
         with torch.no_grad():
             for _ in range(self.config.T - 1):
                 y, z = self.cycle(x, y, z, rope)
         y, z = self.cycle(x, y, z, rope)
-        logits = self.lm_head(y[:, self.prefix_len:])
+        logits = self.lm_head(y[:, self.config.prefix_len:])
         return TRMCarry(y=y, z=z).detach(), logits, self.q_head(y[:, 0]).float()

@@ -67,9 +67,9 @@ def _conv_stack(channels: list[int], transposed: bool) -> nn.Sequential:
 class VAE(nn.Module):
     config_class = VAEConfig
 
-    def __init__(self, **config):
+    def __init__(self, config: VAEConfig):
         super().__init__()
-        self.config = cfg = VAEConfig(**config)
+        self.config = cfg = config
         flat = cfg.widths[-1] * 4 * 4
         self.encoder = _conv_stack([cfg.in_channels, *cfg.widths], transposed=False)
         self.to_stats = nn.Linear(flat, 2 * cfg.latent_dim)  # mean and log-variance
@@ -104,7 +104,7 @@ class VAE(nn.Module):
                 if not isinstance(config, dict) or set(config) - {f.name for f in fields(VAEConfig)}:
                     raise ValueError(f"its config is not a VAE's: {str(config)[:80]}")
                 with torch.device("meta"):
-                    expected = {k: v.shape for k, v in cls(**config).state_dict().items()}  # no memory yet
+                    expected = {k: v.shape for k, v in cls(VAEConfig(**config)).state_dict().items()}  # no memory yet
                 stored = {k: handle.get_slice(k).get_shape() for k in handle.keys()}
                 if stored != {k: list(v) for k, v in expected.items()}:
                     differ = sorted(set(stored) ^ set(expected)) or \
@@ -117,7 +117,7 @@ class VAE(nn.Module):
             raise ValueError(f"{path}: not a VAE safetensors file: {error}") from None
         except Exception as error:  # safetensors' own errors: empty, truncated, not safetensors at all
             raise ValueError(f"{path}: not a readable safetensors file ({str(error).splitlines()[0][:120]})") from None
-        model = cls(**config)
+        model = cls(VAEConfig(**config))
         model.load_state_dict(state)
         return model.eval()
 

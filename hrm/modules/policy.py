@@ -21,6 +21,7 @@ import torch.nn.functional as F
 from hrm.agent.schema import ACTIONS
 from hrm.data.tokenizers import TextEncoder
 from hrm.errors import VocabularyMismatchError
+from hrm.models.layers import compile_levels
 from hrm.models.policy import PolicyNet
 from hrm.modules.action_metrics import ActionMetrics
 from hrm.optim import OptimizerSettings, adamw_with_warmup
@@ -79,7 +80,7 @@ class PolicyModule(ActionMetrics, L.LightningModule):
         self.reward_weighted = reward_weighted
         backbone = build_net(net, "model.net")
         if compile:
-            backbone.compile_levels()
+            compile_levels(backbone)
         self.net = PolicyNet(backbone, len(ACTIONS))
         self.act_config = build_config(PolicyACTConfig, act, "model.act")
         build_config(OptimizerSettings, optimizer, "model.optimizer")

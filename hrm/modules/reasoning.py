@@ -19,12 +19,26 @@ from torch.nn.parallel import DistributedDataParallel
 from torchmetrics import MeanMetric
 
 from hrm.errors import CheckpointError, UserError, VocabularyMismatchError
+from hrm.models.layers import compile_levels
 from hrm.modules.act import (
-    ACTCarry, ACTConfig, SegmentLoss, act_segment, initial_act_carry, segment_loss, wants_to_halt,
+    ACTCarry,
+    ACTConfig,
+    SegmentLoss,
+    act_segment,
+    initial_act_carry,
+    segment_loss,
+    wants_to_halt,
 )
 from hrm.modules.losses import IGNORE_LABEL, token_loss_fn
-from hrm.optim import (OptimizerGroup, OptimizerSettings, SparseSignSGD, dense_optimizer, required_settings,
-                       warmup_then_constant, warmup_then_cosine)
+from hrm.optim import (
+    OptimizerGroup,
+    OptimizerSettings,
+    SparseSignSGD,
+    dense_optimizer,
+    required_settings,
+    warmup_then_constant,
+    warmup_then_cosine,
+)
 from hrm.registry import build_net
 from hrm.utils.compose import plain_container
 from hrm.utils.validation import build_config
@@ -74,7 +88,7 @@ class ReasoningModule(L.LightningModule):
         self.ema = ema
         self.net = build_net(net, "model.net")
         if compile:
-            self.net.compile_levels()
+            compile_levels(self.net)
 
         self.metrics = torch.nn.ModuleDict(
             {f"{stage}_": torch.nn.ModuleDict({key: MeanMetric() for key in LOSS_KEYS + ROW_METRICS})
@@ -204,7 +218,7 @@ class ReasoningModule(L.LightningModule):
         # Under DDP (which wraps the module after this hook) the sparse puzzle-embedding table stays out of
         # DDP's gradient all-reduce: NCCL has no sparse all-reduce, and SparseSignSGD sums its rows over
         # the processes itself.
-        table = [name for name, _ in self.named_parameters() if name.startswith("net.puzzle_emb.")]
+        table = [name for name, _ in self.named_parameters() if name.startswith("net.input.puzzle_emb.")]
         if table:
             DistributedDataParallel._set_params_and_buffers_to_ignore_for_model(self, table)
 
@@ -216,7 +230,7 @@ class ReasoningModule(L.LightningModule):
         # name and lr_decay may be absent (adamw, a constant rate): checkpoints older than those settings
         cfg = required_settings(self.optimizer_config, ("lr", "betas", "weight_decay", "warmup_steps",
                                                         "puzzle_emb_lr", "puzzle_emb_weight_decay"))
-        puzzle_emb = getattr(self.net, "puzzle_emb", None)
+        puzzle_emb = self.net.input.puzzle_emb
         sparse = list(puzzle_emb.parameters()) if puzzle_emb is not None else []
         sparse_ids = {id(p) for p in sparse}
         dense = [p for p in self.parameters() if p.requires_grad and id(p) not in sparse_ids]

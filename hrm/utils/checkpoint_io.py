@@ -18,6 +18,7 @@ import torch
 from lightning.fabric.plugins import TorchCheckpointIO
 
 from hrm.errors import TrainingDiverged, UserError
+from hrm.utils.checkpoints import read_checkpoint
 from hrm.utils.io import atomic_write_bytes
 
 
@@ -39,6 +40,10 @@ def first_non_finite(state: dict[str, Any]) -> str | None:
 
 
 class AtomicCheckpointIO(TorchCheckpointIO):
+    def load_checkpoint(self, path, map_location: Any = None, weights_only: bool | None = None) -> dict[str, Any]:
+        """What Lightning resumes from: read as data (`weights_only=True`), checked, older names upgraded."""
+        return read_checkpoint(path)
+
     def save_checkpoint(self, checkpoint: dict[str, Any], path, storage_options: Any | None = None) -> None:
         path = Path(path)
         bad = first_non_finite(checkpoint.get("state_dict") or {})

@@ -7,6 +7,7 @@ written by another model, gets one line naming the file and the difference inste
 from __future__ import annotations
 
 import os
+import re
 import time
 import zipfile
 from pathlib import Path
@@ -17,6 +18,18 @@ from hrm.errors import CheckpointError, UserError
 from hrm.utils.files import check_regular_file
 
 LAST = "last.ckpt"
+# Checkpoints written before the token-grid nets composed their input (`self.input = GridInput(...)`) name
+# its tensors one level up: `net.embed_tokens.weight` for today's `net.input.embed_tokens.weight`.
+GRID_INPUT_TENSORS = ("embed_tokens", "puzzle_emb", "embed_pos", "embed_row", "embed_col")
+_GRID_INPUT_BEFORE = re.compile(rf"^((?:.*\.)?(?:net|backbone)\.)({'|'.join(GRID_INPUT_TENSORS)})\.")
+# The parts of a Lightning checkpoint that map the module's tensor names (Lightning's EMA keeps the
+# weights being trained apart from the averaged ones).
+MODULE_STATES = ("state_dict", "current_model_state")
+
+
+def upgrade_tensor_names(state: dict) -> dict:
+    """`state` with the names of older versions of this framework renamed to today's."""
+    return {_GRID_INPUT_BEFORE.sub(r"\1input.\2.", key): value for key, value in state.items()}
 # What Lightning writes at the top of a checkpoint: (its type, the type of each element where it is a list).
 LIGHTNING_FIELDS = {"loops": (dict, dict), "callbacks": (dict, dict), "optimizer_states": (list, dict),
                     "lr_schedulers": (list, dict), "hyper_parameters": (dict, dict)}
@@ -47,6 +60,9 @@ def read_checkpoint(path: str | Path) -> dict:
                 if not isinstance(key, str) or not isinstance(value, torch.Tensor)), None)
     if bad is not None:
         raise CheckpointError(f"{path}: state_dict entry {str(bad)[:60]!r} is not a named tensor")
+    for key in MODULE_STATES:
+        if isinstance(checkpoint.get(key), dict):
+            checkpoint[key] = upgrade_tensor_names(checkpoint[key])
     for key, kind in LIGHTNING_FIELDS.items():
         value = checkpoint.get(key)
         if value is not None and not (isinstance(value, kind[0]) and all(isinstance(v, kind[1]) for v in

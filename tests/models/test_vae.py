@@ -4,13 +4,13 @@ import pytest
 import torch
 
 from hrm.evaluation.reconstructions import save_safetensors
-from hrm.models.vae import VAE, kl_divergence
+from hrm.models.vae import VAE, VAEConfig, kl_divergence
 from hrm.modules.vae import VAEModule
 
 
 @pytest.mark.parametrize("channels, size, widths", [(3, 32, (16, 32, 64)), (1, 8, (8,)), (1, 16, (4, 8))])
 def test_shapes_from_images_to_latents_and_back(channels, size, widths):
-    vae = VAE(in_channels=channels, image_size=size, widths=widths, latent_dim=6).eval()
+    vae = VAE(VAEConfig(in_channels=channels, image_size=size, widths=widths, latent_dim=6)).eval()
     images = torch.rand(5, channels, size, size)
     out = vae(images)
     assert out.reconstruction.shape == images.shape and out.mu.shape == out.logvar.shape == (5, 6)
@@ -21,7 +21,7 @@ def test_shapes_from_images_to_latents_and_back(channels, size, widths):
 
 def test_widths_must_reach_a_4x4_map():
     with pytest.raises(ValueError, match="image_size 32 needs 3 stages"):
-        VAE(in_channels=3, image_size=32, widths=(16, 32), latent_dim=8)
+        VAE(VAEConfig(in_channels=3, image_size=32, widths=(16, 32), latent_dim=8))
 
 
 def test_kl_is_the_closed_form_of_torch_distributions():
@@ -46,7 +46,7 @@ def test_elbo_on_a_batch_is_reconstruction_plus_beta_times_kl():
 
 
 def test_safetensors_export_round_trips_config_and_outputs(tmp_path):
-    vae = VAE(in_channels=3, image_size=16, widths=(4, 8), latent_dim=5)
+    vae = VAE(VAEConfig(in_channels=3, image_size=16, widths=(4, 8), latent_dim=5))
     vae.train()(torch.rand(8, 3, 16, 16))  # moves the BatchNorm statistics off their defaults
     vae.eval()
     path = save_safetensors(vae, tmp_path / "tiny_vae.safetensors")

@@ -1,7 +1,7 @@
 import torch
 
-from hrm.models.hrm import HRM
-from hrm.models.trm import TRM
+from hrm.models.hrm import HRM, HRMConfig
+from hrm.models.trm import TRM, TRMConfig
 from hrm.modules.act import ACTConfig, act_segment, initial_act_carry, segment_loss
 from hrm.modules.losses import IGNORE_LABEL, softmax_cross_entropy, stablemax_cross_entropy
 
@@ -20,7 +20,7 @@ def make_batch(seed: int, size: int = 4):
 
 def test_halted_rows_take_the_next_batch_and_restart():
     torch.manual_seed(0)
-    net = HRM(**NET)
+    net = HRM(HRMConfig(**NET))
     config = ACTConfig(halt_max_steps=3, halt_exploration_prob=0.0)
     first, second = make_batch(1), make_batch(2)
     carry = initial_act_carry(net, first)
@@ -47,7 +47,7 @@ def test_halted_rows_take_the_next_batch_and_restart():
 
 def test_every_row_halts_at_halt_max_steps():
     torch.manual_seed(0)
-    net = HRM(**NET)
+    net = HRM(HRMConfig(**NET))
     config = ACTConfig(halt_max_steps=3, halt_exploration_prob=0.0)
     batch = make_batch(3)
     carry = initial_act_carry(net, batch)
@@ -60,7 +60,7 @@ def test_every_row_halts_at_halt_max_steps():
 
 def test_q_continue_target_bootstraps_from_the_next_segment():
     torch.manual_seed(0)
-    net = HRM(**NET)
+    net = HRM(HRMConfig(**NET))
     with torch.no_grad():  # make halting and continuing values differ so max() matters
         net.q_head.weight.normal_(0, 0.5)
         net.q_head.bias.zero_()
@@ -89,7 +89,7 @@ def test_q_continue_target_bootstraps_from_the_next_segment():
 
 def test_no_continue_mode_skips_the_extra_forward():
     torch.manual_seed(0)
-    net = HRM(**NET)
+    net = HRM(HRMConfig(**NET))
     calls = []
     net.register_forward_hook(lambda *args: calls.append(1))
     batch = make_batch(5)
@@ -103,7 +103,8 @@ def test_no_continue_mode_skips_the_extra_forward():
 
 def test_a_net_with_the_halt_output_alone_halts_on_it_and_needs_no_continue_target():
     torch.manual_seed(0)
-    net = TRM(vocab_size=12, seq_len=8, num_puzzle_identifiers=4, hidden_size=32, num_heads=4, layers=1, T=2, n=1)
+    net = TRM(TRMConfig(vocab_size=12, seq_len=8, num_puzzle_identifiers=4, hidden_size=32, num_heads=4, layers=1, T=2,
+                          n=1))
     assert net.halting_outputs == ("halt",)
     calls = []
     net.register_forward_hook(lambda *args: calls.append(1))

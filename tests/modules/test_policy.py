@@ -27,7 +27,7 @@ def tiny_policy(make_config):
 @pytest.mark.parametrize("model, vocab", [("hrm_agent", None), ("hrm_gpt2vocab", 50257)])
 def test_the_embedding_has_exactly_the_tokenizers_vocabulary(tiny_policy, model, vocab):
     module, datamodule = tiny_policy(f"model={model}")
-    rows = module.net.backbone.embed_tokens.num_embeddings
+    rows = module.net.backbone.input.embed_tokens.num_embeddings
     assert rows == module.encoder.vocab_size == (vocab or rows)
     ids = module.encode(datamodule.train_texts())
     assert int(ids.max()) < rows and ids.shape[1] == module.hparams.max_tokens
@@ -42,7 +42,7 @@ def test_every_segment_is_trained_and_the_gradient_reaches_the_embedding(tiny_po
     loss = module.training_step(batch, 0)
     loss.backward()
     assert torch.isfinite(loss)
-    assert module.net.backbone.embed_tokens.weight.grad.abs().sum() > 0
+    assert module.net.backbone.input.embed_tokens.weight.grad.abs().sum() > 0
     assert module.net.q_head.weight.grad.abs().sum() > 0  # the halting head learns too
     assert module.metrics["train_"]["segments"].compute() == 3
 

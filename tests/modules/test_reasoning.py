@@ -48,16 +48,16 @@ def test_puzzle_embeddings_get_their_own_sign_sgd_inside_one_optimizer():
     assert isinstance(optimizer, OptimizerGroup)
     adamw, sign_sgd = optimizer.optimizers
     assert isinstance(sign_sgd, SparseSignSGD)
-    assert sign_sgd.param_groups[0]["params"] == [module.net.puzzle_emb.weight]
-    assert all(p is not module.net.puzzle_emb.weight for p in adamw.param_groups[0]["params"])
+    assert sign_sgd.param_groups[0]["params"] == [module.net.input.puzzle_emb.weight]
+    assert all(p is not module.net.input.puzzle_emb.weight for p in adamw.param_groups[0]["params"])
 
     batch = batch_of()  # puzzle ids 0..3: rows 4 and 5 of the table are not in the batch
-    before = module.net.puzzle_emb.weight.detach().clone()
+    before = module.net.input.puzzle_emb.weight.detach().clone()
     loss = module.training_step(batch, 0)
     loss.backward()
-    assert module.net.puzzle_emb.weight.grad.is_sparse
+    assert module.net.input.puzzle_emb.weight.grad.is_sparse
     optimizer.step()
-    after = module.net.puzzle_emb.weight.detach()
+    after = module.net.input.puzzle_emb.weight.detach()
     moved = (after - before).abs()
     assert torch.all(moved[:4].max(-1).values > 0)
     assert torch.allclose(moved[:4][moved[:4] > 0], torch.tensor(0.5))  # sign-SGD: steps of exactly lr

@@ -8,6 +8,7 @@ import pytest
 from lightning.pytorch.callbacks import EMAWeightAveraging
 from omegaconf import OmegaConf
 
+from hrm.registry import build_net
 from hrm.training import bind_model_to_data, count_parameters, run
 from hrm.utils.compose import CONFIG_DIR
 from tests.conftest import TINY
@@ -33,8 +34,8 @@ def test_the_transformer_matches_the_hrms_parameters_and_trm_keeps_an_ema(make_c
     counts = {name: count_parameters(module)[0] for name, module in modules.items()}
     assert counts["transformer"] == counts["hrm"]  # parameter-matched
     # at the papers' sizes (configs/model/*.yaml) the TRM has about a quarter of the HRM's parameters
-    paper = {name: hydra.utils.instantiate(OmegaConf.load(CONFIGS / f"{name}.yaml").net, vocab_size=12, seq_len=81)
-             for name in ("hrm", "trm")}
+    paper = {name: build_net({**OmegaConf.load(CONFIGS / f"{name}.yaml").net, "vocab_size": 12, "seq_len": 81},
+                             "model.net") for name in ("hrm", "trm")}
     ratio = count_parameters(paper["trm"])[0] / count_parameters(paper["hrm"])[0]
     assert 0.2 < ratio < 0.3, ratio
     # TRM keeps an EMA of its weights (the HRM paper does not; experiment=sudoku6 gives every model one)
