@@ -62,7 +62,7 @@ def test_gpt2_ids_never_reach_a_smaller_embedding(make_config):
     cfg = make_config("model=hrm_arc")  # a token-grid model is sized by its data
     bind_model_to_data(cfg.model, GPT2Data())
     assert cfg.model.net.vocab_size == 50257
-    cfg = make_config("model=hrm_arc", "+model.net.vocab_size=1000")  # the seeds' 1,000-token HRM
+    cfg = make_config("model=hrm_arc", "+model.net.vocab_size=1000")  # the original agent's 1,000-token HRM
     with pytest.raises(VocabularyMismatchError, match="1000.*50257"):
         bind_model_to_data(cfg.model, GPT2Data())
 
@@ -97,7 +97,7 @@ def test_token_ids_past_the_vocabulary_are_caught_before_the_embedding(make_conf
     bind_model_to_data(cfg.model, datamodule)
     module = hydra.utils.instantiate(cfg.model)
     batch = next(iter(datamodule.train_dataloader()))
-    batch["inputs"][0, 0] = 5234  # a GPT-2 id, as in the seeds' "index out of range in self"
+    batch["inputs"][0, 0] = 5234  # a GPT-2 id, as in the original agent's "index out of range in self"
     with pytest.raises(VocabularyMismatchError, match="5234.*12"):
         module.training_step(batch, 0)
 

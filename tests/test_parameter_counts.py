@@ -1,4 +1,4 @@
-"""The seeds' two HRMs have the sizes they reported."""
+"""The original agent's two HRMs have the sizes they reported."""
 
 import hydra
 from omegaconf import open_dict
@@ -35,7 +35,7 @@ def policy(make_config, model: str):
 
 
 def test_hrm_gpt2vocab_is_the_seeds_29m_hrm_without_its_vocabulary_output_table(make_config):
-    """The seeds' 29,138,898 parameters included a 50,257 x 256 output table over the vocabulary; a policy
+    """The original agent's 29,138,898 parameters included a 50,257 x 256 output table over the vocabulary; a policy
     reads its action from a 4-way head instead."""
     module = policy(make_config, "hrm_gpt2vocab")
     assert module.vocab_size == tokenizer_vocab_size("gpt2") == 50257
@@ -45,7 +45,7 @@ def test_hrm_gpt2vocab_is_the_seeds_29m_hrm_without_its_vocabulary_output_table(
 
 
 def test_hrm_agent_is_a_small_hrm_of_1_to_5_million_parameters(make_config):
-    total, _ = count_parameters(policy(make_config, "hrm_agent"))  # the seeds' original HRM: ~1-5M
+    total, _ = count_parameters(policy(make_config, "hrm_agent"))  # the original agent's HRM: ~1-5M
     assert 1e6 <= total <= 5e6, total
 
 

@@ -1,10 +1,10 @@
-"""The seeds' autonomous loop, end to end: collect with the teacher, imitate, switch, improve by RL.
+"""The original agent's autonomous loop, end to end: collect with the teacher, imitate, switch, improve by RL.
 
     python -m hrm.agent.autopilot --out experiments/autopilot [--examples 1100] [overrides ...]
 
-1. collect: the teacher decides in the simulator until `--examples` decisions are logged (the seeds: 1,100).
+1. collect: the teacher decides in the simulator until `--examples` decisions are logged (the original agent: 1,100).
 2. imitate: `experiment=agent_imitation` on that log, scored on the validation scenarios.
-3. switch: the seeds' rule (HRM >= 70% on the scenarios and >= 90% of the teacher): the agent now acts
+3. switch: the original agent's rule (HRM >= 70% on the scenarios and >= 90% of the teacher): the agent now acts
    with the HRM, or keeps the teacher and the loop stops there (`--switch always` goes on regardless).
 4. rl: `experiment=agent_rl` from the imitation checkpoint.
 
@@ -104,7 +104,7 @@ class Autopilot:
     def _switch(self) -> dict:
         imitation = self.done["imitate"]
         return {"use_hrm": self.switch == "always" or bool(imitation.get("switch/use_hrm")),
-                "by": "the seeds' rule" if self.switch == "rule" else "--switch always",
+                "by": "the original agent's rule" if self.switch == "rule" else "--switch always",
                 "hrm_accuracy": imitation.get("scenarios/hrm_accuracy"),
                 "teacher_accuracy": imitation.get("scenarios/teacher_accuracy")}
 
@@ -130,12 +130,13 @@ def main(argv: list[str] | None = None) -> int:
         p = ArgumentParser(prog="python -m hrm.agent.autopilot", description=__doc__.split("\n\n")[0])
         p.add_argument("--out", required=True, type=Path, help="where every phase writes (resumable)")
         p.add_argument("--examples", type=int_at_least(1), default=1100,
-                       help="decisions to collect before training (default: 1100, the seeds')")
+                       help="decisions to collect before training (default: 1100, the original agent's)")
         p.add_argument("--steps", type=int_at_least(1), default=50, help="decisions per episode (default: 50)")
         p.add_argument("--seed", type=int_at_least(0), default=0, help="of the collection (default: 0)")
         p.add_argument("--stop-after", choices=PHASES, help="stop after this phase (run again to go on)")
         p.add_argument("--switch", choices=("rule", "always"), default="rule",
-                       help="rule: switch to the HRM (and go on to RL) only as the seeds' rule says (default);"
+                       help="rule: switch to the HRM (and go on to RL) only as the original agent's rule says"
+                            " (default);"
                             " always: go on to RL whatever the imitation scores")
         p.add_argument("overrides", nargs="*", help="Hydra overrides for the training phases, e.g. debug=tiny")
         args = p.parse_args(argv)

@@ -1,4 +1,4 @@
-"""Collect decision logs by running the agent in the simulator (the seeds' Phase 1, GPT-2 played by the
+"""Collect decision logs by running the agent in the simulator (the original agent's Phase 1, GPT-2 played by the
 bootstrap teacher).
 
     python -m hrm.agent.collect --episodes 22 --steps 50 --seed 0 --out data/hrm_training_data.json
@@ -35,7 +35,7 @@ TEACHERS = ("bootstrap", "gpt2")
 
 def make_policy(name: str, seed: int, teacher: str = "bootstrap", lm: str = "gpt2") -> Callable[[dict], tuple[str, float]]:
     """state -> (action, confidence). The teacher is the bootstrap heuristic, or (teacher="gpt2") the causal
-    LM `lm` scoring the action strings, as the seeds' GPT-2 decided."""
+    LM `lm` scoring the action strings, as the original agent's GPT-2 decided."""
     if name == "teacher" and teacher == "gpt2":
         from hrm.agent.lm_policy import LMPolicy  # transformers loads only when asked for
 

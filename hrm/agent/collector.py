@@ -1,10 +1,10 @@
-"""`TrainingDataCollector`: the seeds' Phase 1 logger, for a user's own agent loop.
+"""`TrainingDataCollector`: the original agent's Phase 1 logger, for a user's own agent loop.
 
     collector = TrainingDataCollector("data/agent_log.jsonl")   # appends as it goes; resumes an old log
     for iteration in ...:
         state = agent.encode_state(); action = agent.think(); result = agent.execute(action)
         collector.add_example(state, action, result)
-    collector.save("data/hrm_training_data.json")              # the seeds' JSON, written atomically
+    collector.save("data/hrm_training_data.json")              # the original agent's JSON, written atomically
 
 With a `.jsonl` log every example is appended as one line in a single write and fsync'ed, so a kill
 loses at most the example being written; a torn last line is cut off when the log is opened again.
@@ -66,7 +66,7 @@ class TrainingDataCollector:
         self.examples.append(example)
 
     def save(self, path: str | os.PathLike, metadata: dict | None = None) -> Path:
-        """Write every example atomically: `.json` as `{"examples": [...]}` (the seeds' format), `.jsonl` a
+        """Write every example atomically: `.json` as `{"examples": [...]}` (the original agent's format), `.jsonl` a
         line each."""
         path = Path(path)
         if path.suffix == ".jsonl":

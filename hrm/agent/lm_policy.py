@@ -1,4 +1,4 @@
-"""`LMPolicy`: a causal language model as the agent's policy, the seeds' GPT-2 decision maker.
+"""`LMPolicy`: a causal language model as the agent's policy, the original agent's GPT-2 decision maker.
 
 It prompts the model with the state's text and picks the action whose tokens the model finds likeliest
 after it, by mean log-probability (`hrm.models.gpt2_lora.action_scores`); the confidence is the softmax of

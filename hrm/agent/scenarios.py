@@ -1,4 +1,4 @@
-"""Validation scenarios: agent states with the action that is best in them (seed 000's validation set).
+"""Validation scenarios: agent states with the action that is best in them (the original design's validation set).
 
     {"scenarios": [{"id": "s001", "state": {...}, "optimal_action": "web_search", "rationale": "..."}]}
 

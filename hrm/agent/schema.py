@@ -1,7 +1,7 @@
-"""The agent's decision-log format, exactly as the seeds logged it, and its validation.
+"""The agent's decision-log format, exactly as the original agent logged it, and its validation.
 
 A log is `{"examples": [{"state": ..., "action": ..., "result": ...}, ...]}` (`.json`), or one example
-per line (`.jsonl`, for appending while the agent runs). `state` holds the fields of the seeds'
+per line (`.jsonl`, for appending while the agent runs). `state` holds the fields of the original agent's
 `_encode_agent_state`; `action` is `{action, query?, confidence}`; `result` is `{status, knowledge_gained?}`.
 
 Every check names the file, the example and the field, so a bad log fails with one readable line.
@@ -20,7 +20,7 @@ from hrm.utils.files import parse_json, read_text
 ACTIONS = ("web_search", "ask_human", "propose_improvement", "idle")
 STATUSES = ("completed", "approved", "pending_approval", "already_pending", "failed")
 
-# The state fields of the seeds' `_encode_agent_state`: the ones in the seeds' own example log are
+# The state fields of the original agent's `_encode_agent_state`: the ones in the original agent's own example log are
 # required, the others may be missing (older logs) and read as their default.
 STATE_FIELDS: dict[str, tuple[type, bool]] = {  # name -> (element or value type, required)
     "active_goals": (list, True),
@@ -113,7 +113,7 @@ def validate_example(example: Any, where: str) -> dict:
 
 
 def load_examples(path: str | Path) -> list[dict]:
-    """Read and validate a decision log (`.json` as the seeds wrote it, or `.jsonl`).
+    """Read and validate a decision log (`.json` as the original agent wrote it, or `.jsonl`).
 
     A `.jsonl` whose last line was cut off by a kill mid-write loses that one example (with a warning);
     every other malformed line is an error."""

@@ -1,4 +1,4 @@
-"""The bootstrap teacher: a heuristic standing in for the seeds' GPT-2 decision maker.
+"""The bootstrap teacher: a heuristic standing in for the original agent's GPT-2 decision maker.
 
 Good but imperfect, like GPT-2 was: it chooses as the oracle does but believes two of the simulator's
 rules with the wrong threshold (a proposal is approved with 6 pieces of knowledge instead of 8; the

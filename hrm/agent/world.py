@@ -1,10 +1,10 @@
-"""A seeded stand-in for the seeds' autonomous agent's world: goals, a curiosity queue, a knowledge
+"""A seeded stand-in for the original autonomous agent's world: goals, a curiosity queue, a knowledge
 base and improvement proposals reviewed by a human.
 
 Each iteration the agent takes one of four actions; `AgentWorld.step` carries it out and returns the
-result (with the seeds' statuses) and the reward of seed 000's `_calculate_reward`. The rules below are
-the simulator's whole model; `expected_rewards` states them as the mean reward of each action in a
-state, which is what the oracle maximises. Every rule reads only what the logged state shows:
+result (with the original agent's statuses) and the reward of the original design's `_calculate_reward`.
+The rules below are the simulator's whole model; `expected_rewards` states them as the mean reward of
+each action in a state, which is what the oracle maximises. Every rule reads only what the logged state shows:
 
 - web_search: answers the top curiosity item with probability 0.9 (1-3 pieces of knowledge, and maybe
   a follow-up question); with an empty queue it searches a goal and rarely finds anything (0.2, 1 piece).
@@ -63,7 +63,7 @@ FINDINGS = ("reduces compute", "improves sample efficiency", "helps generalisati
 
 
 def calculate_reward(action: dict, result: dict) -> float:
-    """Seed 000's `_calculate_reward`, unchanged."""
+    """The original design's `_calculate_reward`, unchanged."""
     reward = 0.0
     if action["action"] == "web_search":
         if result.get("knowledge_gained", 0) > 0:
@@ -149,7 +149,7 @@ class AgentWorld:
         return f"{topic} {self.rng.choice(FINDINGS)}"
 
     def state(self) -> dict:
-        """The state as the seeds' `_encode_agent_state` logged it."""
+        """The state as the original agent's `_encode_agent_state` logged it."""
         return {
             "active_goals": [g.description for g in self.goals[:5]],
             "goal_types": [g.goal_type for g in self.goals[:5]],

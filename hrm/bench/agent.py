@@ -6,7 +6,7 @@
 2. Times single decisions (batch 1) on the 100 validation scenarios: the trained HRM policy
    (`HRMPolicy.decide`) against GPT-2 small (the 124M architecture, random weights: the time is the
    same) reading the same state text, once scoring it in one forward pass (the cheapest way GPT-2 can
-   pick an action) and once writing a 16-token decision as the seeds' agent did.
+   pick an action) and once writing a 16-token decision as the original agent did.
 """
 
 from __future__ import annotations

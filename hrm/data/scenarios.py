@@ -1,7 +1,7 @@
 """The validation-scenario DataModule: states with their optimal action, for a policy's test stage.
 
 Each batch also holds the teacher's decision in every scenario, so the test stage can compare the
-trained policy with the teacher it imitated (the seeds' switch rule). The bootstrap teacher decides
+trained policy with the teacher it imitated (the original agent's switch rule). The bootstrap teacher decides
 here, seeded, as it did when the logs were collected.
 """
 

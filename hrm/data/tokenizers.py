@@ -3,9 +3,9 @@ fixed-length id rows a model reads.
 
 `gpt2` is the real GPT-2 byte-level BPE (50,257 tokens), its files shipped inside the package
 (hrm/assets/gpt2-tokenizer/), so no model hub is needed. `words` is a small word-level vocabulary
-(about 1,000 tokens, the seeds' original HRM) built from the training texts; it is serialised to JSON
+(about 1,000 tokens, the original agent's HRM) built from the training texts; it is serialised to JSON
 and saved with the checkpoint. A model's vocabulary size is read from its tokenizer, never typed a second
-time: that is what keeps GPT-2 ids from overflowing a smaller embedding (the seeds' "index out of range").
+time: that is what keeps GPT-2 ids from overflowing a smaller embedding (the original agent's "index out of range").
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """GPT-2 with a LoRA adapter, as an agent policy that reads a state and scores each action's string.
 
-Seed 002's recommendation: keep GPT-2, train only low-rank adapters (r=8, alpha=16 on `c_attn` and
+The original design's recommendation: keep GPT-2, train only low-rank adapters (r=8, alpha=16 on `c_attn` and
 `c_proj`, about 0.8M parameters, 0.65% of GPT-2 small) on the collected decisions. A decision is text:
 
     "<state text>\nNext action:" + " web_search"
@@ -73,7 +73,7 @@ class GPT2BaseSettings:
 
 @dataclass
 class LoraSettings:
-    """peft's LoraConfig for GPT-2, as seed 002 set it."""
+    """peft's LoraConfig for GPT-2, as the original design set it."""
     r: int = 8
     alpha: int = 16
     dropout: float = 0.1
@@ -193,7 +193,7 @@ class ActionPrompts:
         return [encoding.ids[:room] + self.end_ids for encoding in self.tokenizer.encode_batch(list(texts))]
 
     def check_fits(self, model: PreTrainedModel) -> None:
-        """GPT-2 ids must fit the model's embedding (the seeds' "index out of range"), and every sequence
+        """GPT-2 ids must fit the model's embedding (the original agent's "index out of range"), and every sequence
         its positions."""
         rows = model.get_input_embeddings().num_embeddings
         if rows < self.vocab_size:

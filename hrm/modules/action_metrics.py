@@ -13,7 +13,7 @@ from torchmetrics.classification import MulticlassAccuracy, MulticlassF1Score
 
 from hrm.agent.schema import ACTIONS
 
-SWITCH_MIN_ACCURACY = 0.70  # the seeds: switch from GPT-2 to the HRM at >= 70% accuracy ...
+SWITCH_MIN_ACCURACY = 0.70  # the original agent: switch from GPT-2 to the HRM at >= 70% accuracy ...
 SWITCH_TEACHER_RATIO = 0.9  # ... and at least 90% of the teacher's accuracy on the scenarios
 STAGE_PREFIX = {"train": "train", "val": "val", "test": "scenarios"}
 
@@ -22,7 +22,7 @@ class ActionMetrics:
     """A mixin for a LightningModule choosing among ACTIONS; call `init_action_metrics()` in __init__."""
 
     scenario_accuracy_name = "hrm_accuracy"  # scenarios/<this>, beside scenarios/teacher_accuracy
-    takes_switch_decision = True  # the seeds' rule: switch from the teacher to the HRM (switch/use_hrm)
+    takes_switch_decision = True  # the original agent's rule: switch from the teacher to the HRM (switch/use_hrm)
 
     def init_action_metrics(self, segments: bool = True) -> None:
         """segments: also report how many segments a decision used (recurrent models)."""

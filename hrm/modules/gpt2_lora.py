@@ -1,6 +1,6 @@
 """GPT2LoRAModule: GPT-2 with a LoRA adapter, trained on the agent logs beside the HRM policy.
 
-Seed 002's Option 1. Batches are the same as the HRM policy's (state texts, action labels), so the two
+The original design's Option 1. Batches are the same as the HRM policy's (state texts, action labels), so the two
 train and are scored on exactly the same data, with the same metrics (`ActionMetrics`): agreement and
 per-action F1 on held-out episodes, accuracy on the validation scenarios beside the teacher's.
 
@@ -37,7 +37,7 @@ class GPT2LoRAModule(ActionMetrics, L.LightningModule):
     # each group's dataclass (hrm.registry)
     SETTINGS = {"lora": LoraSettings, "optimizer": OptimizerSettings, "base_config": GPT2BaseSettings}
     scenario_accuracy_name = "lora_accuracy"
-    takes_switch_decision = False  # the seeds' switch rule is about handing decisions to the HRM
+    takes_switch_decision = False  # the original agent's switch rule is about handing decisions to the HRM
 
     def __init__(
         self,

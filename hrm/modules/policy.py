@@ -6,7 +6,7 @@ seeds' imitation by cross entropy, with HRM's deep supervision: every segment pr
 is scored, and the Q head learns to halt once the action is right. Evaluation halts each row at the
 first segment whose Q head says so (or the last). Validation measures agreement with the teacher on
 held-out episodes; the test stage measures accuracy on the validation scenarios against the HRM's
-and the teacher's, and takes the seeds' switch decision.
+and the teacher's, and takes the original agent's switch decision.
 """
 
 from __future__ import annotations
@@ -56,10 +56,10 @@ class PolicyModule(ActionMetrics, L.LightningModule):
         """
         net: the backbone's config with its `_target_`; its vocab_size and seq_len come from the tokenizer
             and max_tokens. tokenizer: `gpt2`, or a serialised tokenizer (train.py builds `words` from the
-            logs). max_tokens: tokens of a state the model reads (the seeds used 64). vocab_limit: size cap
+            logs). max_tokens: tokens of a state the model reads (the original agent used 64). vocab_limit: size cap
             of a `words` vocabulary. act: fields of PolicyACTConfig. optimizer: lr, betas, weight_decay,
             warmup_steps for AdamW; clip_norm: the gradient norm clipped to (None: no clipping).
-            reward_weighted: weight each logged decision's loss by (1 + its reward), floored at 0 (seed 001's
+            reward_weighted: weight each logged decision's loss by (1 + its reward), floored at 0 (the original design's
             reward-weighted imitation: decisions that paid off count more; below -1 a weight would turn
             negative and make the loss unbounded, so such decisions are left out instead).
         """

@@ -1,6 +1,6 @@
-"""PolicyRLModule: the imitation policy fine-tuned by REINFORCE in the simulator (the seeds' Phase 3).
+"""PolicyRLModule: the imitation policy fine-tuned by REINFORCE in the simulator (the original agent's Phase 3).
 
-The seeds' update was `policy_loss = -log_prob * reward`. Here each training step plays a batch of
+The original agent's update was `policy_loss = -log_prob * reward`. Here each training step plays a batch of
 seeded episodes with the current policy (sampling its actions), and the log-probability of each action
 is weighted by its advantage: the discounted reward-to-go from that decision minus a baseline, normalised.
 The baseline is the batch's mean return at the same step of the episode, or (`baseline: value`) a small
@@ -56,7 +56,7 @@ FIXED = ("teacher", "oracle", "optimal")  # the RL module's own tensors: not in 
 
 @dataclass
 class RLConfig:
-    gamma: float = 0.9  # discount of the reward-to-go (0: each decision's own reward, as in the seeds)
+    gamma: float = 0.9  # discount of the reward-to-go (0: each decision's own reward, as in the original agent)
     entropy_coef: float = 0.01  # entropy bonus
     baseline: str = "batch"  # batch: the batch's mean return at each step; value: a learned value of the state
     value_coef: float = 0.5  # weight of the value head's squared error

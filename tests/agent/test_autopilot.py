@@ -8,7 +8,7 @@ import pytest
 from hrm.agent.autopilot import main
 from hrm.agent.schema import load_examples
 
-# A tiny imitation run cannot pass the seeds' switch rule: --switch always goes on to RL regardless.
+# A tiny imitation run cannot pass the original agent's switch rule: --switch always goes on to RL regardless.
 ARGS = ["--examples", "40", "--steps", "8", "--switch", "always", "debug=tiny", "logger=none"]
 
 
@@ -52,7 +52,7 @@ def test_other_settings_in_the_same_folder_are_refused(uninterrupted, capsys):
     assert "an autopilot with" in capsys.readouterr().err
 
 
-def test_by_the_seeds_rule_a_weak_imitation_keeps_the_teacher(uninterrupted, tmp_path, capsys):
+def test_by_the_original_rule_a_weak_imitation_keeps_the_teacher(uninterrupted, tmp_path, capsys):
     """The tiny imitation failed the rule (the run went on by --switch always). Taken up after imitation with
     the rule instead, the loop stops at the switch, without RL."""
     shutil.copytree(uninterrupted, tmp_path, dirs_exist_ok=True)

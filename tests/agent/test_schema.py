@@ -1,4 +1,4 @@
-"""The decision-log format of the seeds, and one-line errors for every way a log can be wrong."""
+"""The decision-log format of the original agent, and one-line errors for every way a log can be wrong."""
 
 import json
 
@@ -7,7 +7,7 @@ import pytest
 from hrm.agent.schema import episode_ids, load_examples, validate_state
 from hrm.errors import DataFormatError
 
-# Seed 000's own example log, verbatim: it must load.
+# The original design's own example log, verbatim: it must load.
 SEED_EXAMPLE = {
     "examples": [{
         "state": {

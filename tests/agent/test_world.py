@@ -1,4 +1,5 @@
-"""The simulator: seed 000's reward, the seeds' statuses, and an oracle that knows the simulator's model."""
+"""The simulator: the original design's reward, the original agent's statuses, and an oracle that knows the
+simulator's model."""
 
 import copy
 import random
@@ -13,7 +14,7 @@ from hrm.agent.teacher import BootstrapTeacher
 from hrm.agent.world import AgentWorld, calculate_reward, expected_rewards
 
 
-@pytest.mark.parametrize("action, result, reward", [  # seed 000's _calculate_reward, branch by branch
+@pytest.mark.parametrize("action, result, reward", [  # the original design's _calculate_reward, branch by branch
     ("web_search", {"status": "completed", "knowledge_gained": 3}, 3.0),
     ("web_search", {"status": "failed", "knowledge_gained": 0}, -0.5),
     ("propose_improvement", {"status": "approved"}, 10.0),

@@ -62,7 +62,7 @@ def test_a_log_collected_with_other_settings_is_not_used_silently(tmp_path):
 def test_a_users_own_log_is_used_as_it_is_and_a_missing_one_named(tmp_path):
     own = collect(tmp_path / "own.json", episodes=3, steps=10, seed=5, progress=False)
     data = json.loads(own.read_text())
-    del data["metadata"]  # as the seeds wrote it
+    del data["metadata"]  # as the original agent wrote it
     own.write_text(json.dumps(data))
     dm = datamodule(own, collect=None)
     assert len(dm.train_rows) + len(dm.val_rows) == 30

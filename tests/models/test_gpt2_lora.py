@@ -97,7 +97,7 @@ def test_prompts_keep_the_question_when_cut_and_gpt2_ids_must_fit_the_embedding(
     prompts = ActionPrompts(max_prompt_tokens=20)
     cut = prompts.prompts([TEXTS[1] * 5])[0]
     assert len(cut) == 20 and cut[-len(prompts.end_ids):] == prompts.end_ids
-    small = GPT2LMHeadModel(GPT2Config(vocab_size=1000, n_embd=16, n_layer=1, n_head=2))  # the seeds' bug
+    small = GPT2LMHeadModel(GPT2Config(vocab_size=1000, n_embd=16, n_layer=1, n_head=2))  # the original agent's bug
     with pytest.raises(VocabularyMismatchError, match="1000 rows"):
         prompts.check_fits(small)
     with pytest.raises(UserError, match="160 positions"):

@@ -21,7 +21,7 @@ def test_a_run_reports_the_policy_metrics_and_the_adapters_size(trained_lora):
     metrics, _ = trained_lora
     for key in ("val/accuracy", "val/f1_idle", "scenarios/lora_accuracy", "scenarios/teacher_accuracy"):
         assert 0.0 <= metrics[key] <= 1.0, key
-    assert "switch/use_hrm" not in metrics  # the seeds' switch rule is about the HRM
+    assert "switch/use_hrm" not in metrics  # the original agent's switch rule is about the HRM
     assert 0 < metrics["size/trainable_params"] < metrics["size/params"]
     assert metrics["size/trainable_percent"] == pytest.approx(100 * metrics["size/trainable_params"] / metrics["size/params"])
 

@@ -73,7 +73,7 @@ def test_the_imitation_run_reports_agreement_scenario_accuracies_and_the_switch_
 def test_reward_weighting_counts_decisions_by_one_plus_their_reward(tiny_policy):
     module, datamodule = tiny_policy("model.reward_weighted=true")
     batch = next(iter(datamodule.train_dataloader()))
-    assert set(batch["reward"].tolist()) <= {10.0, 3.0, 2.0, 1.0, 0.5, -0.1, -0.5, -2.0}  # the seeds' rewards
+    assert set(batch["reward"].tolist()) <= {10.0, 3.0, 2.0, 1.0, 0.5, -0.1, -0.5, -2.0}  # the original agent's rewards
 
     def loss(rewards):
         return float(module.training_step({**batch, "reward": rewards}, 0).detach())
