@@ -57,12 +57,11 @@ def evaluate(module, loader, precision: str) -> dict:
     with torch.no_grad(), autocast:
         for batch in loader:
             module.act_config = fixed
-            result = module.run_to_halt(batch)
-            by_segment.append(result.exact_by_segment.float())
+            by_segment.append(module.run_to_halt(batch).exact_by_segment.float())
             module.act_config = halting
-            result = module.run_to_halt(batch)
-            act_exact.append(result.exact.float())
-            act_steps.append(result.steps.float())
+            rows = module.run_to_halt(batch).rows
+            act_exact.append(rows.exact.float())
+            act_steps.append(rows.steps.float())
     module.act_config = fixed
     return {"exact_after_segments": [round(float(v), 4) for v in torch.cat(by_segment).mean(0)],
             "exact_act": round(float(torch.cat(act_exact).mean()), 4),

@@ -85,7 +85,7 @@ def step_flops(module: ReasoningModule, batch: dict[str, torch.Tensor], autocast
     counter = FlopCounterMode(display=False, custom_mapping=CPU_ATTENTION_FLOPS)
     with counter, torch.autocast("cpu", dtype=torch.bfloat16, enabled=autocast):
         new_carry, out = act_segment(module.net, carry, batch, module.act_config, True, module._generator)
-        segment_loss(new_carry, out, module.token_loss).total.backward()
+        segment_loss(new_carry, out, module.token_loss)[0].total.backward()
     module.zero_grad(set_to_none=True)
     counts = counter.get_flop_counts()["Global"]
     attention = sum(n for op, n in counts.items() if "attention" in str(op))

@@ -9,7 +9,7 @@ puzzle until it halts, then takes the puzzle at its position in the next batch a
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, fields
 from typing import Any
 
 import torch
@@ -137,35 +137,52 @@ def act_segment(
 
 @dataclass
 class SegmentLoss:
-    total: torch.Tensor  # scalar to backpropagate
-    lm_loss: torch.Tensor  # scalars, means over the batch
+    """What is backpropagated (`total`) and logged as losses: means over the batch."""
+
+    total: torch.Tensor  # scalar
+    lm_loss: torch.Tensor  # detached scalars
     q_halt_loss: torch.Tensor
     q_continue_loss: torch.Tensor
-    # Per-row figures; `valid` selects rows that halted on this segment and have labels.
-    valid: torch.Tensor
+
+
+@dataclass
+class RowOutputs:
+    """What is scored, one entry per row ([B], or [B, seq] for predictions); no gradient."""
+
+    valid: torch.Tensor  # the row has labels (and, in training, halted on this segment)
     token_accuracy: torch.Tensor
     exact: torch.Tensor
     q_halt_correct: torch.Tensor
     steps: torch.Tensor
-    q_halt: torch.Tensor  # [B] halting logits (their sigmoid is the model's confidence)
+    q_halt: torch.Tensor  # halting logits (their sigmoid is the model's confidence)
     predictions: torch.Tensor  # [B, seq] argmax tokens
-    exact_by_segment: torch.Tensor | None = None  # [B, segments]: exact if stopped there (evaluation)
 
-    PER_ROW = ("token_accuracy", "exact", "q_halt_correct", "steps", "q_halt", "predictions")
+    @staticmethod
+    def stack(segments: list["RowOutputs"]) -> "RowOutputs":
+        """Each field with a segment dimension after the row: [B, segments, ...]."""
+        return RowOutputs(**{f.name: torch.stack([getattr(rows, f.name) for rows in segments], dim=1)
+                             for f in fields(RowOutputs)})
 
-    def merge_rows(self, newer: "SegmentLoss", rows: torch.Tensor) -> "SegmentLoss":
-        """Per-row fields from `newer` where `rows` is True, else from self; batch means from `newer`."""
-        merged = {}
-        for name in self.PER_ROW:
-            new = getattr(newer, name)
-            merged[name] = torch.where(_rows(rows, new), new, getattr(self, name))
-        return replace(newer, **merged)
+    def at(self, segment: torch.Tensor) -> "RowOutputs":
+        """From stacked outputs, each row's values at its own segment (`segment`: [B] indices)."""
+        rows = torch.arange(segment.shape[0], device=segment.device)
+        return RowOutputs(**{f.name: getattr(self, f.name)[rows, segment] for f in fields(RowOutputs)})
 
 
-def segment_loss(carry: ACTCarry, out: SegmentOutput, token_loss, solved=None) -> SegmentLoss:
-    """HRM's loss: lm_loss + 0.5 * (q_halt_loss + q_continue_loss), each a mean over sequences.
-    `solved(predictions, inputs, labels) -> [B] bool` decides what counts as exact (and so what the halt
-    head learns to recognise); by default, equality with the labels."""
+@dataclass
+class HaltedRun:
+    """A batch run to halting (evaluation): the last segment's losses, each row's outputs at the segment
+    where it stopped, and whether stopping at each segment would have been exact ([B, segments])."""
+
+    loss: SegmentLoss
+    rows: RowOutputs
+    exact_by_segment: torch.Tensor
+
+
+def segment_loss(carry: ACTCarry, out: SegmentOutput, token_loss, solved=None) -> tuple[SegmentLoss, RowOutputs]:
+    """HRM's loss: lm_loss + 0.5 * (q_halt_loss + q_continue_loss), each a mean over sequences, and the
+    rows' outputs it was computed from. `solved(predictions, inputs, labels) -> [B] bool` decides what
+    counts as exact (and so what the halt head learns to recognise); by default, equality with the labels."""
     labels = carry.data["labels"]
     mask = labels != IGNORE_LABEL
     counts = mask.sum(-1)
@@ -185,11 +202,13 @@ def segment_loss(carry: ACTCarry, out: SegmentOutput, token_loss, solved=None) -
     else:
         q_continue_loss = torch.zeros_like(q_halt_loss)
 
-    return SegmentLoss(
+    loss = SegmentLoss(
         total=lm_loss + 0.5 * (q_halt_loss + q_continue_loss),
         lm_loss=lm_loss.detach(),
         q_halt_loss=q_halt_loss.detach(),
         q_continue_loss=q_continue_loss.detach(),
+    )
+    return loss, RowOutputs(
         valid=carry.halted & (counts > 0),
         token_accuracy=correct.sum(-1) / divisor,
         exact=exact,

@@ -23,6 +23,8 @@ from hrm.models.layers import compile_levels
 from hrm.modules.act import (
     ACTCarry,
     ACTConfig,
+    HaltedRun,
+    RowOutputs,
     SegmentLoss,
     act_segment,
     initial_act_carry,
@@ -126,23 +128,23 @@ class ReasoningModule(L.LightningModule):
         self.log(f"{stage}/{key}", metric, on_step=on_step, on_epoch=not on_step,
                  prog_bar=key in ("loss", "exact_accuracy"))
 
-    def _log_rows(self, stage: str, result: SegmentLoss, on_step: bool) -> None:
-        """Per-sequence figures, over the rows that halted on this segment."""
-        valid = result.valid
+    def _log_rows(self, stage: str, rows: RowOutputs, on_step: bool) -> None:
+        """Per-sequence figures, over the valid rows (in training: those that halted on this segment)."""
+        valid = rows.valid
         if not valid.any():
             return
-        rows = {
-            "accuracy": result.token_accuracy[valid],
-            "exact_accuracy": result.exact[valid].float(),
-            "q_halt_accuracy": result.q_halt_correct[valid].float(),
-            "steps": result.steps[valid].float(),
+        figures = {
+            "accuracy": rows.token_accuracy[valid],
+            "exact_accuracy": rows.exact[valid].float(),
+            "q_halt_accuracy": rows.q_halt_correct[valid].float(),
+            "steps": rows.steps[valid].float(),
         }
-        for key, values in rows.items():
+        for key, values in figures.items():
             self._log_metric(stage, key, values, on_step)
 
-    def _log_losses(self, stage: str, result: SegmentLoss, on_step: bool, batch_size: int) -> None:
+    def _log_losses(self, stage: str, loss: SegmentLoss, on_step: bool, batch_size: int) -> None:
         """Batch means, weighted by the batch size in the epoch's mean."""
-        values = (result.total.detach(), result.lm_loss, result.q_halt_loss, result.q_continue_loss)
+        values = (loss.total.detach(), loss.lm_loss, loss.q_halt_loss, loss.q_continue_loss)
         for key, value in zip(LOSS_KEYS, values):
             if key == "q_continue_loss" and stage != "train":
                 continue  # the continue target is a training-time bootstrap: there is none to score here
@@ -159,57 +161,56 @@ class ReasoningModule(L.LightningModule):
         if carry is None or carry.steps.shape[0] != batch["inputs"].shape[0]:
             carry = initial_act_carry(self.net, batch)
         carry, out = act_segment(self.net, carry, batch, self.act_config, True, self._generator)
-        result = segment_loss(carry, out, self.token_loss, self._solved)
+        loss, rows = segment_loss(carry, out, self.token_loss, self._solved)
         self._carries[slot] = carry
         # Only on the steps the loggers write (every log_every_n_steps, and the last of max_steps): a step's
         # eight metrics cost ~6% of a small model's step on a CPU.
         step, trainer = self.global_step + 1, self._trainer
         if trainer is None or step % max(trainer.log_every_n_steps, 1) == 0 or 0 < trainer.max_steps <= step:
-            self._log_losses("train", result, on_step=True, batch_size=batch["inputs"].shape[0])
-            self._log_rows("train", result, on_step=True)
-        return result.total
+            self._log_losses("train", loss, on_step=True, batch_size=batch["inputs"].shape[0])
+            self._log_rows("train", rows, on_step=True)
+        return loss.total
 
     # --- evaluation: every row runs to halting -----------------------------------------------------
-    def run_to_halt(self, batch: dict[str, torch.Tensor]) -> SegmentLoss:
-        """Evaluate `batch` from a fresh carry. Every row runs all halt_max_steps segments; its figures are
+    def run_to_halt(self, batch: dict[str, torch.Tensor]) -> HaltedRun:
+        """Evaluate `batch` from a fresh carry. Every row runs all halt_max_steps segments; its outputs are
         those of the segment where it stops: the last, or with `act.eval_halting` the first where its Q
-        head says halt. `exact_by_segment` records, per row, whether stopping at each segment was right."""
+        head says halt. The losses are the last segment's."""
         run_all = dataclasses.replace(self.act_config, eval_halting=False)
         carry = initial_act_carry(self.net, batch)
-        stopped = torch.zeros_like(carry.halted)
-        kept: SegmentLoss | None = None
-        exact_by_segment = []
+        segments, stops = [], []
         for _ in range(self.act_config.halt_max_steps):
             carry, out = act_segment(self.net, carry, batch, run_all, training=False)
-            result = segment_loss(carry, out, self.token_loss, self._solved)
-            exact_by_segment.append(result.exact)
+            loss, rows = segment_loss(carry, out, self.token_loss, self._solved)
             stop = carry.halted.clone()  # True on the last segment
             if self.act_config.eval_halting:
                 stop |= wants_to_halt(out.q_halt, out.q_continue, self.act_config)
-            kept = result if kept is None else kept.merge_rows(result, stop & ~stopped)
-            stopped |= stop
-        kept.valid = (batch["labels"] != IGNORE_LABEL).any(-1)
-        kept.exact_by_segment = torch.stack(exact_by_segment, dim=-1)
-        return kept
+            segments.append(rows)
+            stops.append(stop)
+        by_segment = RowOutputs.stack(segments)
+        stop_segment = torch.stack(stops, dim=1).int().argmax(dim=1)  # each row's first stop
+        rows = by_segment.at(stop_segment)
+        rows.valid = (batch["labels"] != IGNORE_LABEL).any(-1)
+        return HaltedRun(loss=loss, rows=rows, exact_by_segment=by_segment.exact)
 
-    def _eval_step(self, stage: str, batch: dict[str, torch.Tensor]) -> SegmentLoss:
+    def _eval_step(self, stage: str, batch: dict[str, torch.Tensor]) -> HaltedRun:
         self.check_token_range(batch)
-        result = self.run_to_halt(batch)
-        self._log_losses(stage, result, on_step=False, batch_size=batch["inputs"].shape[0])
-        self._log_rows(stage, result, on_step=False)
-        return result
+        run = self.run_to_halt(batch)
+        self._log_losses(stage, run.loss, on_step=False, batch_size=batch["inputs"].shape[0])
+        self._log_rows(stage, run.rows, on_step=False)
+        return run
 
     def validation_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> None:
         self._eval_step("val", batch)
 
     def test_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> dict[str, torch.Tensor]:
         """Also returns each row's outputs, for task-level evaluation (e.g. ARC voting) in a callback."""
-        result = self._eval_step("test", batch)
+        run = self._eval_step("test", batch)
         return {
-            "predictions": result.predictions,
-            "q_halt": result.q_halt,
-            "steps": result.steps,
-            "exact_by_segment": result.exact_by_segment,
+            "predictions": run.rows.predictions,
+            "q_halt": run.rows.q_halt,
+            "steps": run.rows.steps,
+            "exact_by_segment": run.exact_by_segment,
         }
 
     def setup(self, stage: str) -> None:

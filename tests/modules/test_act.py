@@ -2,7 +2,7 @@ import torch
 
 from hrm.models.hrm import HRM, HRMConfig
 from hrm.models.trm import TRM, TRMConfig
-from hrm.modules.act import ACTConfig, act_segment, initial_act_carry, segment_loss
+from hrm.modules.act import ACTConfig, RowOutputs, act_segment, initial_act_carry, segment_loss
 from hrm.modules.losses import IGNORE_LABEL, softmax_cross_entropy, stablemax_cross_entropy
 
 NET = dict(vocab_size=12, seq_len=8, num_puzzle_identifiers=4, hidden_size=32, num_heads=4,
@@ -79,10 +79,10 @@ def test_q_continue_target_bootstraps_from_the_next_segment():
     torch.testing.assert_close(out.target_q_continue, expected)
 
     # the halt target is "the whole sequence is right", the continue loss uses the bootstrapped target
-    result = segment_loss(new_carry, out, softmax_cross_entropy)
+    result, rows = segment_loss(new_carry, out, softmax_cross_entropy)
     labels = new_carry.data["labels"]
     exact = (out.logits.argmax(-1) == labels).all(-1)
-    assert torch.equal(result.exact, exact)
+    assert torch.equal(rows.exact, exact)
     expected_q = torch.nn.functional.binary_cross_entropy_with_logits(out.q_continue, expected)
     torch.testing.assert_close(result.q_continue_loss, expected_q)
 
@@ -116,7 +116,7 @@ def test_a_net_with_the_halt_output_alone_halts_on_it_and_needs_no_continue_targ
     new_carry, out = act_segment(net, initial_act_carry(net, batch), batch, config, training=True)
     assert out.q_continue is None and out.target_q_continue is None and len(calls) == 1
     assert new_carry.halted.all()  # halted on q_halt > 0, after one segment
-    result = segment_loss(new_carry, out, softmax_cross_entropy)
+    result, rows = segment_loss(new_carry, out, softmax_cross_entropy)
     assert float(result.q_continue_loss) == 0.0
 
 
@@ -133,3 +133,16 @@ def test_stablemax_gradient_is_finite_at_logit_one():
     logits = torch.tensor([[[1.0, 0.0, -2.0]]], requires_grad=True)
     stablemax_cross_entropy(logits, torch.tensor([[2]])).sum().backward()
     assert torch.isfinite(logits.grad).all()
+
+
+def test_each_row_is_scored_at_the_segment_where_it_stopped():
+    def segment(k: int) -> RowOutputs:  # three rows, every value saying which segment it came from
+        rows = torch.full((3,), k)
+        return RowOutputs(valid=rows > 0, token_accuracy=rows / 10, exact=rows == 1, q_halt_correct=rows == 2,
+                          steps=rows + 1, q_halt=rows.float(), predictions=rows.view(3, 1).expand(3, 4))
+
+    stacked = RowOutputs.stack([segment(0), segment(1), segment(2)])
+    assert stacked.predictions.shape == (3, 3, 4) and stacked.exact.tolist()[0] == [False, True, False]
+    picked = stacked.at(torch.tensor([2, 0, 1]))
+    assert picked.steps.tolist() == [3, 1, 2] and picked.exact.tolist() == [False, False, True]
+    assert picked.predictions.tolist() == [[2] * 4, [0] * 4, [1] * 4] and picked.q_halt.tolist() == [2.0, 0.0, 1.0]

@@ -30,14 +30,14 @@ def module_with_q_bias(halt: float, cont: float, **act) -> ReasoningModule:
 
 
 def test_evaluation_runs_every_row_to_halt_max_steps_by_default():
-    result = module_with_q_bias(3.0, 0.0).run_to_halt(batch_of())
+    result = module_with_q_bias(3.0, 0.0).run_to_halt(batch_of()).rows
     assert result.steps.tolist() == [5, 5, 5, 5] and result.valid.all()
 
 
 def test_evaluation_halting_lets_the_q_head_stop_rows_early():
-    result = module_with_q_bias(3.0, 0.0, eval_halting=True).run_to_halt(batch_of())
+    result = module_with_q_bias(3.0, 0.0, eval_halting=True).run_to_halt(batch_of()).rows
     assert result.steps.tolist() == [1, 1, 1, 1]
-    result = module_with_q_bias(-3.0, 0.0, eval_halting=True).run_to_halt(batch_of())
+    result = module_with_q_bias(-3.0, 0.0, eval_halting=True).run_to_halt(batch_of()).rows
     assert result.steps.tolist() == [5, 5, 5, 5]
 
 
