@@ -1,9 +1,11 @@
 """Playing whole episodes in the simulator with any policy, a batch of worlds in lockstep.
 
 A policy here is a `Chooser`: a function from the states of all running worlds to one action name
-each, so a neural policy decides a whole batch in one forward pass. `play` returns the trajectories
-(`Episodes`); `evaluate` condenses them into the figures the RL experiment reports: mean episode reward
-and how often each action was taken.
+each, so a neural policy decides a whole batch in one forward pass. A policy that learns from its play
+returns a `Choice` instead: the names, and tensors of what it read and did, one row per world. `play`
+returns the trajectories (`Episodes`), with those tensors stacked [episodes, steps, ...]; `evaluate`
+condenses them into the figures the RL experiment reports: mean episode reward and how often each action
+was taken.
 
     episodes = play(seeds=range(100), steps=50, choose=fixed_policy("oracle", range(100), steps=50))
     episodes.total_rewards()        # one per episode
@@ -24,18 +26,35 @@ from hrm.agent.teacher import BootstrapTeacher
 from hrm.agent.world import AgentWorld
 from hrm.errors import UserError
 
-Chooser = Callable[[list[dict]], list[str]]
+
+@dataclass
+class Choice:
+    """One decision of every running world: the action names, and what the policy read and did ({name:
+    [worlds, ...] tensor}, e.g. the token ids it read and the segments it thought)."""
+
+    actions: list[str]
+    tensors: dict[str, torch.Tensor] = field(default_factory=dict)
+
+
+Chooser = Callable[[list[dict]], list[str] | Choice]
 FIXED_POLICIES = ("teacher", "oracle", "optimal", "random")
 
 
 @dataclass
 class Episodes:
-    """Trajectories of a batch of episodes, indexed [episode][step]."""
+    """Trajectories of a batch of episodes, indexed [episode][step]; the policy's tensors (`Choice.tensors`)
+    as [episodes, steps, ...]."""
 
     seeds: list[int]
     states: list[list[dict]] = field(default_factory=list)
     actions: list[list[str]] = field(default_factory=list)
     rewards: list[list[float]] = field(default_factory=list)
+    tensors: dict[str, torch.Tensor] = field(default_factory=dict)
+
+    def action_ids(self) -> torch.Tensor:
+        """[episodes, steps] indices into ACTIONS of the actions taken."""
+        return torch.tensor([[ACTIONS.index(action) for action in episode] for episode in self.actions],
+                            dtype=torch.long)
 
     def total_rewards(self) -> list[float]:
         return [sum(rewards) for rewards in self.rewards]
@@ -65,14 +84,19 @@ def play(seeds: Iterable[int], steps: int, choose: Chooser) -> Episodes:
     seeds = list(seeds)
     worlds = [AgentWorld(seed) for seed in seeds]
     episodes = Episodes(seeds, [[] for _ in seeds], [[] for _ in seeds], [[] for _ in seeds])
+    recorded: dict[str, list[torch.Tensor]] = {}
     for _ in range(steps):
         states = [world.state() for world in worlds]
-        names = choose(states)
-        for index, (world, state, name) in enumerate(zip(worlds, states, names)):
+        choice = choose(states)
+        choice = choice if isinstance(choice, Choice) else Choice(choice)
+        for index, (world, state, name) in enumerate(zip(worlds, states, choice.actions)):
             _, reward = world.step(world.action(name, confidence=1.0))
             episodes.states[index].append(state)
             episodes.actions[index].append(name)
             episodes.rewards[index].append(reward)
+        for name, tensor in choice.tensors.items():
+            recorded.setdefault(name, []).append(tensor)
+    episodes.tensors = {name: torch.stack(steps_taken, dim=1) for name, steps_taken in recorded.items()}
     return episodes
 
 

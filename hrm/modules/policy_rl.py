@@ -34,7 +34,7 @@ import torch
 import torch.nn.functional as F
 from torchmetrics import MeanMetric
 
-from hrm.agent.rollout import Episodes, evaluate, fixed_policy, play
+from hrm.agent.rollout import Choice, Episodes, evaluate, fixed_policy, play
 from hrm.agent.schema import ACTIONS
 from hrm.agent.text import state_to_text
 from hrm.callbacks import diverged
@@ -137,11 +137,11 @@ class PolicyRLModule(PolicyModule):
         self.imitation = dict(checkpoint.get("rl_imitation") or {})
 
     # --- acting ------------------------------------------------------------------------------------
-    def choose(self, generator: torch.Generator | None = None, seen: list | None = None):
-        """A Chooser for `play`: greedy, or sampling with `generator`; `seen` collects, per decision step,
-        (the ids read [B, tokens], the segments used [B]) so that training need not encode them again."""
+    def choose(self, generator: torch.Generator | None = None):
+        """A Chooser for `play`: greedy, or sampling with `generator`. Each choice also gives the ids read
+        ([worlds, tokens]) and the segments used ([worlds]), so that training need not encode them again."""
 
-        def decide(states: list[dict]) -> list[str]:
+        def decide(states: list[dict]) -> Choice:
             ids = self.encode([state_to_text(s) for s in states])
             logits, segments = self.decide_ids(ids)
             self._finite("policy's output", logits)
@@ -150,9 +150,7 @@ class PolicyRLModule(PolicyModule):
             else:
                 probabilities = (logits.float() / self.rl.temperature).softmax(-1)
                 picks = torch.multinomial(probabilities.cpu(), 1, generator=generator).squeeze(-1)
-            if seen is not None:
-                seen.append((ids, segments))
-            return [ACTIONS[int(i)] for i in picks]
+            return Choice([ACTIONS[int(i)] for i in picks], {"ids": ids, "segments": segments})
 
         return decide
 
@@ -166,15 +164,13 @@ class PolicyRLModule(PolicyModule):
         seeds, steps = batch["seed"].tolist(), int(batch["steps"])
         # The sampling is seeded by the episodes' seeds: a resumed run plays exactly what it would have.
         generator = torch.Generator().manual_seed(int(np.random.SeedSequence(seeds).generate_state(1)[0]))
-        seen: list[tuple[torch.Tensor, torch.Tensor]] = []
         with torch.no_grad():
-            episodes = play(seeds, steps, self.choose(generator, seen))
+            episodes = play(seeds, steps, self.choose(generator))
         returns = self._finite("reward", episodes.returns(self.rl.gamma)).to(self.device)
 
-        # Every decision in [episode][step] order, as the returns: play records them [step][episode].
-        ids = torch.stack([ids for ids, _ in seen], dim=1).flatten(0, 1)
-        segments = torch.stack([segments for _, segments in seen], dim=1).flatten()
-        taken = torch.tensor([ACTIONS.index(a) for episode in episodes.actions for a in episode], device=self.device)
+        # Every decision flattened [episodes, steps] -> [episodes * steps], as the returns.
+        ids, segments = episodes.tensors["ids"].flatten(0, 1), episodes.tensors["segments"].flatten()
+        taken = episodes.action_ids().flatten().to(self.device)
         logits, states = self.logits_at(ids, segments)
         log_probs = (logits / self.rl.temperature).log_softmax(-1)  # the policy that played
         returns = returns.flatten()

@@ -6,10 +6,10 @@ import pytest
 import torch
 
 from hrm.agent.policy import HRMPolicy
-from hrm.agent.rollout import fixed_policy, play
+from hrm.agent.rollout import Choice, fixed_policy, play
+from hrm.agent.schema import ACTIONS
 from hrm.data.agent_episodes import TEST_SEEDS_START
-from hrm.errors import CheckpointError
-from hrm.errors import TrainingDiverged
+from hrm.errors import CheckpointError, TrainingDiverged
 from hrm.training import run
 from hrm.utils.checkpoints import read_checkpoint
 from hrm.utils.compose import compose_train_config
@@ -83,3 +83,20 @@ def test_a_diverging_run_stops_in_one_line_and_keeps_finite_checkpoints(imitatio
                       "model.optimizer.clip_norm=null", "callbacks.last.every_n_train_steps=1"))
     last = read_checkpoint(tmp_path / "checkpoints" / "agent_rl" / "last.ckpt")
     assert all(torch.isfinite(t).all() for t in last["state_dict"].values() if t.is_floating_point())
+
+
+def test_one_play_gives_a_learning_policy_its_tensors_shaped_episodes_by_steps():
+    teacher = fixed_policy("teacher", range(3), 4)
+    calls = []
+
+    def learning(states):  # the teacher's actions, plus what a neural policy would record: one row per world
+        calls.append(len(calls))
+        names = teacher(states)
+        return Choice(names, {"step": torch.full((len(states),), len(calls) - 1),
+                              "picked": torch.tensor([[ACTIONS.index(name)] * 2 for name in names])})
+
+    episodes = play(range(3), 4, learning)
+    assert episodes.tensors["step"].tolist() == [[0, 1, 2, 3]] * 3  # [episodes, steps]
+    assert episodes.tensors["picked"].shape == (3, 4, 2)
+    assert torch.equal(episodes.tensors["picked"][..., 0], episodes.action_ids())
+    assert episodes.actions == play(range(3), 4, fixed_policy("teacher", range(3), 4)).actions
