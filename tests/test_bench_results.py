@@ -16,13 +16,15 @@ from tests.conftest import ROOT
 
 
 def test_a_record_carries_where_and_how_its_figures_were_measured_and_the_page_shows_it(tmp_path):
-    path = save_record(tmp_path, "step", "HRM training step", [{"step": "eager", "samples/s": 2.47, "MFU (%)": 14.9}])
+    path = save_record(tmp_path, "step", "HRM training step", [{"step": "eager", "samples/s": 2.47, "MFU (%)": 14.9},
+                                                              {"step": "compiled", "samples/s": 3.1, "MFU (%)": None}])
     record = load_record(path)
     assert record["torch"] and record["machine"] and record["commit"] and record["date"].count("-") == 2
     assert record["command"]  # how to measure it again
     page = render([record])
     assert f"{record['date']}, commit {record['commit']}, {record['machine']}, torch {record['torch']}" in page
     assert "| step | samples/s | MFU (%) |" in page and "| eager | 2.47 | 14.9 |" in page
+    assert "| compiled | 3.1 |  |" in page  # a figure not measured for a row is an empty cell
 
 
 def test_the_results_command_writes_the_page_and_refuses_a_foreign_file_in_one_line(tmp_path):

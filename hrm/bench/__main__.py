@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import sys
 
-from hrm.bench import agent
+from hrm.bench import agent, compare, learn, results, rl, step, vae
 from hrm.bench import eval as eval_bench
-from hrm.bench import compare, learn, results, rl, step, vae
 from hrm.utils.cli import ArgumentParser, one_line_errors
 
 BENCHMARKS = {"step": step, "eval": eval_bench, "agent": agent, "vae": vae, "rl": rl, "compare": compare,

@@ -23,6 +23,7 @@ import torch
 from hrm.agent.policy import HRMPolicy
 from hrm.agent.scenarios import load_scenarios
 from hrm.agent.text import state_to_text
+from hrm.bench.record import add_out_argument, save_record
 from hrm.bench.timing import median_ms
 from hrm.data.scenarios import SHIPPED_SCENARIOS
 from hrm.data.tokenizers import load_tokenizer
@@ -37,6 +38,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", default="hrm_agent", help="hrm_agent | hrm_gpt2vocab (default: hrm_agent)")
     parser.add_argument("--epochs", type=int, default=20)
     parser.add_argument("--decisions", type=int, default=100, help="timed single decisions per model")
+    add_out_argument(parser, "agent")
     parser.add_argument("overrides", nargs="*", help="config overrides for the imitation run, key=value")
 
 
@@ -109,4 +111,12 @@ def run(args: argparse.Namespace) -> int:
             ("GPT-2 small, reading the whole state and writing 16 tokens", gpt2_write_ms)]
     for name, ms in rows:
         print(f"| {name} | 124.4M | {ms:.1f} ms | {ms / hrm_ms:.1f}x |")
+    record = [{"decision at batch 1": f"HRM policy (`decide`, first {hrm_tokens} tokens, up to 2 segments)",
+               "parameters (M)": round(params / 1e6, 1), "median latency (ms)": round(hrm_ms, 1),
+               "HRM faster by": None},
+              *({"decision at batch 1": name, "parameters (M)": 124.4, "median latency (ms)": round(ms, 1),
+                 "HRM faster by": round(ms / hrm_ms, 1)} for name, ms in rows)]
+    note = (f"imitation ({args.model}, {args.epochs} epochs): final held-out agreement "
+            f"{metrics.get('val/accuracy', float('nan')):.3f}")
+    print(f"  record {save_record(args.out, 'agent', 'Agent decision latency (HRM policy vs GPT-2)', record, note)}")
     return 0

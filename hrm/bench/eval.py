@@ -16,7 +16,7 @@ import hydra
 import lightning as L
 import torch
 
-from hrm.bench.record import save_record
+from hrm.bench.record import add_out_argument, save_record
 from hrm.console import silence_expected_warnings
 from hrm.training import bind_model_to_data
 from hrm.utils.checkpoints import check_compatible, read_checkpoint
@@ -29,7 +29,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--ckpt", default="checkpoints/arc_tiny/last.ckpt")
     parser.add_argument("--repeats", type=int, default=3, help="timed passes (the best is reported)")
-    parser.add_argument("--out", default="experiments/bench", help="where the record (eval.json) goes")
+    add_out_argument(parser, "eval")
     parser.add_argument("overrides", nargs="*", help="config overrides, key=value (e.g. debug=tiny: the model "
                                                        "`make train ARGS=debug=tiny` trained)")
 

@@ -18,6 +18,11 @@ from hrm.utils.io import atomic_write_json
 from hrm.utils.resolvers import cpu_has_bf16
 
 ROOT = Path(__file__).resolve().parents[2]
+RECORDS = "experiments/bench"  # where a benchmark writes its record unless --out says otherwise
+
+
+def add_out_argument(parser, bench: str) -> None:
+    parser.add_argument("--out", default=RECORDS, help=f"where the record ({bench}.json) goes (default: {RECORDS})")
 
 
 def cpu_flags() -> set[str]:

@@ -38,6 +38,8 @@ def load_record(path: Path) -> dict:
 
 
 def cell(value) -> str:
+    if value is None:  # not measured for this row
+        return ""
     if isinstance(value, float):
         return f"{value:,.4g}" if abs(value) < 1000 else f"{value:,.0f}"
     if isinstance(value, int) and not isinstance(value, bool):

@@ -19,6 +19,7 @@ from pathlib import Path
 import torch
 
 from hrm.agent.rollout import fixed_policy, play
+from hrm.bench.record import add_out_argument, save_record
 from hrm.data.agent_episodes import VAL_SEEDS_START
 from hrm.training import run as run_training
 from hrm.utils.compose import compose_train_config
@@ -32,6 +33,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--budget", type=int, default=600, help="seconds of RL training (default: 600)")
     parser.add_argument("--init", help="an imitation checkpoint (default: train one first)")
     parser.add_argument("--imitation-epochs", type=int, default=20)
+    add_out_argument(parser, "rl")
     parser.add_argument("overrides", nargs="*",
                         help="Hydra overrides for the RL run, e.g. model.optimizer.lr=3e-5 (debug=tiny: the imitation too)")
 
@@ -71,12 +73,15 @@ def run(args: argparse.Namespace) -> int:
     print(f"\n| policy, {cfg.data.test_episodes} held-out episodes of {cfg.data.steps} decisions "
           "| mean episode reward | x teacher |")
     print("|---|---|---|")
+    record = []
     for name, key in (("RL policy (final weights)", "rl/mean_reward"),
                       ("imitation policy (start of RL)", "rl/imitation_mean_reward"),
                       ("teacher (logs' decision maker)", "rl/teacher_mean_reward"),
                       ("oracle (best next decision)", "rl/oracle_mean_reward"),
                       ("optimal (planner, best rest of episode)", "rl/optimal_mean_reward")):
         print(f"| {name} | {metrics[key]:.2f} | {metrics[key] / teacher:.3f} |")
+        record.append({"policy": name, "mean episode reward": round(metrics[key], 2),
+                       "x teacher": round(metrics[key] / teacher, 3)})
     print(f"\n  RL / teacher {metrics['rl/over_teacher']:.3f} (target {TARGET_OVER_TEACHER}), "
           f"RL / oracle {metrics['rl/over_oracle']:.3f}, RL / optimal {metrics['rl/over_optimal']:.3f}; "
           f"the optimum itself is {metrics['rl/optimal_mean_reward'] / teacher:.3f}x the teacher")
@@ -86,4 +91,7 @@ def run(args: argparse.Namespace) -> int:
     for row in rows:
         print(f"    epoch {row['epoch']:>3}  {row['seconds']:6.0f} s  {row['value']:.2f}  "
               f"({row['value'] / val_teacher:.3f}x teacher)")
+    title = f"RL fine-tuning ({cfg.data.test_episodes} held-out episodes of {cfg.data.steps} decisions)"
+    note = f"budget {args.budget} s, {int(metrics['trainer/global_step'])} updates"
+    print(f"  record {save_record(args.out, 'rl', title, record, note)}")
     return 0

@@ -20,7 +20,7 @@ import lightning as L
 import torch
 from torch.utils.flop_counter import FlopCounterMode, sdpa_backward_flop_count, sdpa_flop_count
 
-from hrm.bench.record import save_record
+from hrm.bench.record import add_out_argument, save_record
 from hrm.data.arc import ARCDataModule
 from hrm.models.layers import compile_levels
 from hrm.modules.act import act_segment, initial_act_carry, segment_loss
@@ -35,7 +35,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--steps", type=int, default=8, help="timed training steps")
     parser.add_argument("--warmup", type=int, default=3, help="untimed steps first")
     parser.add_argument("--precision", default=None, help="Lightning precision (default: the CPU default)")
-    parser.add_argument("--out", default="experiments/bench", help="where the record (step.json) goes")
+    add_out_argument(parser, "step")
     parser.add_argument("--compile", action="store_true", help="torch.compile the H and L stacks")
 
 

@@ -100,11 +100,14 @@ STEPS: dict[str, Step] = {
     "python train.py experiment=paper/hrm_arc1 trainer=gpu": GPU_REFUSED,
     "python train.py experiment=paper/trm_sudoku_extreme trainer=gpu trainer.strategy=ddp trainer.devices=8 "
     "trainer.accumulate_grad_batches=1": GPU_REFUSED,
-    "python -m hrm.bench agent": Step(short="python -m hrm.bench agent --decisions 2 debug=tiny"),
-    "python -m hrm.bench rl": Step(short="python -m hrm.bench rl --budget 2 debug=tiny"),
+    "python -m hrm.bench agent": Step(short="python -m hrm.bench agent --decisions 2 debug=tiny",
+                                      says=r"record experiments/bench/agent.json"),
+    "python -m hrm.bench rl": Step(short="python -m hrm.bench rl --budget 2 debug=tiny",
+                                   says=r"record experiments/bench/rl.json"),
     "python -m hrm.bench compare":  # debug=tiny's agent runs learn from a log of their own
         Step(short="python -m hrm.bench compare --decisions 2 --log data/hrm_training_data_tiny.json"),
-    "python -m hrm.bench vae": Step(short="python -m hrm.bench vae --repeats 1 debug=tiny"),
+    "python -m hrm.bench vae": Step(short="python -m hrm.bench vae --repeats 1 debug=tiny",
+                                    says=r"record experiments/bench/vae.json"),
     "python -m hrm.bench step": Step(short="python -m hrm.bench step --steps 1 --warmup 1 --batch-size 1"),
     "python -m hrm.bench step --compile":
         Step(short="python -m hrm.bench step --compile --steps 1 --warmup 1 --batch-size 1"),
