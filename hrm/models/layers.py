@@ -162,15 +162,13 @@ class TransformerBlock(nn.Module):
     def __init__(self, hidden_size: int, num_heads: int, expansion: float, norm_eps: float = 1e-5,
                  bias_positions: int = 0, mlp_positions: int = 0):
         super().__init__()
-        if mlp_positions:
-            self.mix = SequenceMLP(mlp_positions, expansion, norm_eps)
-        else:
-            self.attn = Attention(hidden_size, num_heads, bias_positions)
+        self.mix = SequenceMLP(mlp_positions, expansion, norm_eps) if mlp_positions else None
+        self.attn = None if mlp_positions else Attention(hidden_size, num_heads, bias_positions)
         self.mlp = SwiGLU(hidden_size, expansion)
         self.norm_eps = norm_eps
 
     def forward(self, x: torch.Tensor, rope: tuple[torch.Tensor, torch.Tensor] | None) -> torch.Tensor:
-        if hasattr(self, "mix"):
+        if self.mix is not None:
             x = self.mix(x)
         else:
             x = rms_norm(x + self.attn(x, rope), self.norm_eps)
