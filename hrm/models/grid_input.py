@@ -79,23 +79,22 @@ class GridInput(nn.Module):
         super().__init__()
         self.config = config
         d = config.hidden_size
-        self.prefix_len, self.positions = config.prefix_len, config.positions
         self.scale = math.sqrt(d)  # embeddings start at std 1/sqrt(d) and are scaled back to ~1
         self.embed_tokens = nn.Embedding(config.vocab_size, d)
         trunc_normal_(self.embed_tokens.weight, std=1.0 / self.scale)
         # One learned vector per puzzle id (an augmented variant of an ARC task). Sparse gradients: only
         # the rows of this batch get updated (by sign-SGD, see hrm.optim), so a 400k-row table is cheap.
         self.puzzle_emb = None
-        if self.prefix_len:
+        if config.prefix_len:
             self.puzzle_emb = nn.Embedding(config.num_puzzle_identifiers, d, sparse=True)
             nn.init.zeros_(self.puzzle_emb.weight)
         # RoPE (HRM's default) encodes 1-D offsets; a learned table lets attention find any relation
         # between cells, e.g. Sudoku's same row, column or box, which a flattened grid hides from RoPE.
         self.rotary = None
         if config.pos_encoding == "rope":
-            self.rotary = RotaryEmbedding(d // config.num_heads, self.positions, config.rope_theta)
+            self.rotary = RotaryEmbedding(d // config.num_heads, config.positions, config.rope_theta)
         elif config.pos_encoding == "learned":
-            self.embed_pos = self._table(self.positions)
+            self.embed_pos = self._table(config.positions)
         elif config.pos_encoding == "grid":
             # A square grid's position as row + column: "same row" and "same column" are then one vector
             # each, which attention finds from the first steps instead of learning them cell by cell.
@@ -103,7 +102,7 @@ class GridInput(nn.Module):
             if side * side != config.seq_len:
                 raise ValueError(f"pos_encoding 'grid' needs a square grid, got seq_len {config.seq_len}")
             cells = torch.arange(config.seq_len)
-            prefix = torch.full((self.prefix_len,), side)  # the prefix gets a row and a column of its own
+            prefix = torch.full((config.prefix_len,), side)  # the prefix gets a row and a column of its own
             self.register_buffer("grid_rows", torch.cat((prefix, cells // side)), persistent=False)
             self.register_buffer("grid_cols", torch.cat((prefix, cells % side)), persistent=False)
             self.embed_row, self.embed_col = self._table(side + 1), self._table(side + 1)
@@ -119,7 +118,7 @@ class GridInput(nn.Module):
         x = self.embed_tokens(inputs)
         if self.puzzle_emb is not None:
             prefix = self.puzzle_emb(puzzle_identifiers).unsqueeze(1).to(x.dtype)
-            blank = prefix.new_zeros(prefix.shape[0], self.prefix_len - 1, prefix.shape[2])
+            blank = prefix.new_zeros(prefix.shape[0], self.config.prefix_len - 1, prefix.shape[2])
             x = torch.cat((prefix, blank, x), dim=1)
         encoding = self.config.pos_encoding
         if encoding == "learned":
