@@ -1,22 +1,22 @@
 """`python -m hrm.bench learn`: the three models trained in turn on one task for a wall budget, one table."""
 
-import json
-
 from hrm.bench.__main__ import main
+from hrm.bench.results import load_record
 
 
 def test_learn_trains_each_model_for_the_budget_and_reports_exact_accuracy_per_segment(tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("HRM_ROOT", str(tmp_path))  # the generated puzzles are cached under it
     out = tmp_path / "bench"
     assert main(["learn", "--task", "sudoku6", "--budget", "2", "--out", str(out), "debug=tiny"]) == 0
-    report = json.loads((out / "learn_sudoku6.json").read_text())
-    rows = {row["model"]: row for row in report["rows"]}
+    record = load_record(out / "learn_sudoku6.json")
+    rows = {row["model"]: row for row in record["rows"]}
     assert list(rows) == ["hrm", "trm", "transformer"]
+    assert "over 16 puzzles" in record["note"]  # debug=tiny's test set
     for name, row in rows.items():
-        assert row["steps"] > 0 and row["train_seconds"] >= 2
-        assert row["test_puzzles"] == 16  # debug=tiny's test set
-        segments = 1 if name == "transformer" else 2  # halt_max_steps: one pass, or debug=tiny's two segments
-        assert len(row["exact_after_segments"]) == segments
-        assert all(0 <= value <= 1 for value in row["exact_after_segments"] + [row["exact_act"]])
+        assert row["steps"] > 0 and row["training (s)"] >= 2 and row["samples/s"] > 0
+        # halt_max_steps: one pass for the transformer (its second cell is empty), debug=tiny's two segments else
+        after = [row["exact after 1"], row["exact after 2"]]
+        assert (after[1] is None) == (name == "transformer")
+        assert all(0 <= value <= 1 for value in [*after, row["ACT exact"]] if value is not None)
     table = capsys.readouterr().out
     assert "| hrm |" in table and "| trm |" in table and "| transformer |" in table

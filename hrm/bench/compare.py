@@ -4,7 +4,7 @@ Both trained checkpoints decide on exactly the same inputs:
 - the 100 validation scenarios (accuracy against the optimal action, beside the teacher's);
 - the held-out episodes of the agent log, split as training split them (agreement with the teacher);
 and each is timed deciding one state at a time (batch 1, median over --decisions scenario states, under the
-bf16 autocast the CPU supports). The table is printed and written to <out>/metrics.json.
+bf16 autocast the CPU supports). The table is printed and written as the record <out>/compare.json.
 
     python train.py experiment=agent_imitation && python train.py experiment=agent_lora
     python -m hrm.bench compare
@@ -19,12 +19,12 @@ import torch
 
 from hrm.agent.policy import HRMPolicy, TextPolicy
 from hrm.agent.scenarios import load_scenarios
+from hrm.bench.record import add_out_argument, report
 from hrm.bench.timing import median_ms
 from hrm.data.agent_logs import AgentLogDataModule
 from hrm.data.scenarios import SHIPPED_SCENARIOS, scenario_rows
 from hrm.errors import UserError
 from hrm.utils.cli import one_line_errors
-from hrm.utils.io import atomic_write_json
 from hrm.utils.resolvers import cpu_has_bf16
 
 
@@ -36,7 +36,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--log", default="data/hrm_training_data.json", help="the agent log both trained on")
     parser.add_argument("--seed", type=int, default=42, help="the run's seed, which split the log (default: 42)")
     parser.add_argument("--decisions", type=int, default=50, help="timed single decisions per policy")
-    parser.add_argument("--out", default="experiments/compare", help="where metrics.json goes")
+    add_out_argument(parser, "compare")
 
 
 @torch.no_grad()
@@ -49,10 +49,11 @@ def accuracy(policy: TextPolicy, rows: list[dict], key: str = "label", batch: in
     return correct / len(rows)
 
 
-def measure(policy: TextPolicy, scenarios: list[dict], heldout: list[dict], states: list[dict]) -> dict:
+def measure(name: str, policy: TextPolicy, scenarios: list[dict], heldout: list[dict], states: list[dict]) -> dict:
     total, trainable = policy.parameter_counts()
-    return {"scenario_accuracy": accuracy(policy, scenarios), "heldout_agreement": accuracy(policy, heldout),
-            "parameters": total, "trainable_parameters": trainable, "latency_ms": median_ms(policy.decide, states)}
+    return {"policy": name, "scenario accuracy": round(accuracy(policy, scenarios), 4),
+            "held-out agreement": round(accuracy(policy, heldout), 4), "parameters": total, "trainable": trainable,
+            "decision latency, batch 1 (ms)": round(median_ms(policy.decide, states), 1)}
 
 
 def load_policies(args: argparse.Namespace) -> dict[str, TextPolicy]:
@@ -72,28 +73,15 @@ def run(args: argparse.Namespace) -> int:
         data.setup("fit")
         scenarios = scenario_rows(SHIPPED_SCENARIOS, teacher_seed=0)
         states = [s["state"] for s in load_scenarios(SHIPPED_SCENARIOS)][: args.decisions]
-        table = {name: measure(policy, scenarios, data.val_rows, states) for name, policy in policies.items()}
+        rows = [measure(name, policy, scenarios, data.val_rows, states) for name, policy in policies.items()]
         teacher = sum(row["teacher_label"] == row["label"] for row in scenarios) / len(scenarios)
-        result = {"policies": table, "teacher_scenario_accuracy": teacher,
-                  "checkpoints": {"hrm": str(args.hrm), "gpt2_lora": str(args.lora)},
-                  "heldout_decisions": len(data.val_rows), "scenarios": len(scenarios),
-                  "bf16": cpu_has_bf16(), "threads": torch.get_num_threads()}
-        atomic_write_json(Path(args.out) / "metrics.json", result)
-        print_table(result, args)
+        rows.append({"policy": "teacher", "scenario accuracy": round(teacher, 4), "held-out agreement": 1.0,
+                     "parameters": None, "trainable": None, "decision latency, batch 1 (ms)": None})
+        hrm, lora = (row["decision latency, batch 1 (ms)"] for row in rows[:2])
+        note = (f"Checkpoints {args.hrm} and {args.lora}; {len(scenarios)} scenarios, {len(data.val_rows)} held-out "
+                f"decisions (the teacher agrees with itself by definition); GPT-2+LoRA / HRM latency {lora / hrm:.1f}x "
+                f"(bf16: {cpu_has_bf16()}, {torch.get_num_threads()} threads).")
+        report(args.out, "compare", "HRM policy vs GPT-2+LoRA on the same data", rows, note)
         return 0
 
     return one_line_errors(body)
-
-
-def print_table(result: dict, args: argparse.Namespace) -> None:
-    table = result["policies"]
-    print(f"\nHRM vs GPT-2+LoRA on the same data ({result['scenarios']} scenarios, {result['heldout_decisions']}"
-          f" held-out decisions; bf16: {result['bf16']}, {result['threads']} threads)")
-    print("\n| policy | scenario accuracy | held-out agreement | parameters | trainable | decision latency (batch 1) |")
-    print("|---|---|---|---|---|---|")
-    for name, row in table.items():
-        print(f"| {name} | {row['scenario_accuracy']:.2f} | {row['heldout_agreement']:.3f} "
-              f"| {row['parameters'] / 1e6:.1f}M | {row['trainable_parameters'] / 1e6:.2f}M | {row['latency_ms']:.1f} ms |")
-    print(f"| teacher | {result['teacher_scenario_accuracy']:.2f} | 1 (by definition) | | | |")
-    hrm, lora = table["hrm"]["latency_ms"], table["gpt2_lora"]["latency_ms"]
-    print(f"\n  GPT-2+LoRA / HRM latency: {lora / hrm:.1f}x; written to {Path(args.out) / 'metrics.json'}")

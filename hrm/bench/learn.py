@@ -8,7 +8,7 @@ through the real Lightning Trainer until
 evaluation do not; the experiments' cosine learning rate decays over that budget), and evaluates the
 test set: every row runs k = 1..halt_max_steps segments ("exact after k"), and once more
 stopping where its halting head says so ("ACT"). Exact means solved by the task's rule (Sudoku: a valid
-grid keeping the givens). One table; the figures go to experiments/bench/learn_<task>.json.
+grid keeping the givens). One table, also written as the record experiments/bench/learn_<task>.json.
 """
 
 from __future__ import annotations
@@ -24,10 +24,10 @@ import hydra
 import lightning as L
 import torch
 
+from hrm.bench.record import add_out_argument, report
 from hrm.console import silence_expected_warnings
 from hrm.training import bind_model_to_data, count_parameters
 from hrm.utils.compose import compose_train_config
-from hrm.utils.io import atomic_write_json
 
 # Each task's experiment for each model (configs/experiment/<name>.yaml).
 EXPERIMENTS = {
@@ -44,7 +44,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--budget", type=float, default=300.0, help="training seconds per model")
     parser.add_argument("--models", default=",".join(MODELS), help="comma-separated, of " + ", ".join(MODELS))
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--out", default="experiments/bench", help="where learn_<task>.json goes")
+    add_out_argument(parser, "learn_<task>")
     parser.add_argument("overrides", nargs="*", help="extra config overrides for every model, key=value")
 
 
@@ -92,16 +92,14 @@ def train_one(task: str, model: str, budget: float, seed: int, overrides: list[s
             "train_seconds": round(seconds, 1), **figures}
 
 
-def table(rows: list[dict]) -> str:
+def record_rows(rows: list[dict]) -> list[dict]:
+    """One table row per model; a model that runs fewer segments has empty cells after its last."""
     segments = max(len(r["exact_after_segments"]) for r in rows)
-    head = ["model", "params", "steps", "samples/s"] + [f"exact@{k}" for k in range(1, segments + 1)] + ["ACT exact", "ACT segs"]
-    lines = ["| " + " | ".join(head) + " |", "|---" * len(head) + "|"]
-    for r in rows:
-        after = [f"{v:.3f}" for v in r["exact_after_segments"]] + [""] * (segments - len(r["exact_after_segments"]))
-        cells = [r["model"], f"{r['params'] / 1e6:.2f}M", str(r["steps"]), f"{r['samples_per_s']:.0f}", *after,
-                 f"{r['exact_act']:.3f}", f"{r['mean_segments_act']:.2f}"]
-        lines.append("| " + " | ".join(cells) + " |")
-    return "\n".join(lines)
+    return [{"model": r["model"], "parameters": r["params"], "steps": r["steps"], "training (s)": r["train_seconds"],
+             "samples/s": r["samples_per_s"],
+             **{f"exact after {k}": (r["exact_after_segments"][k - 1] if k <= len(r["exact_after_segments"]) else None)
+                for k in range(1, segments + 1)},
+             "ACT exact": r["exact_act"], "ACT mean segments": r["mean_segments_act"]} for r in rows]
 
 
 def run(args: argparse.Namespace) -> int:
@@ -113,8 +111,8 @@ def run(args: argparse.Namespace) -> int:
             raise SystemExit(f"error: --models: {model!r} is not one of {', '.join(MODELS)}")
         rows.append(train_one(args.task, model, args.budget, args.seed, args.overrides, root / model))
         print(f"{model}: {rows[-1]}", flush=True)
-    print(f"\nlearn {args.task}: {args.budget:.0f} s of training per model, held-out exact accuracy "
-          f"({rows[0]['test_puzzles']} puzzles)\n" + table(rows))
-    atomic_write_json(Path(args.out) / f"learn_{args.task}.json", {"task": args.task, "budget_s": args.budget,
-                                                                   "seed": args.seed, "rows": rows})
+    title = f"Learning: {args.task}, {args.budget:.0f} s of training per model"
+    note = (f"Held-out exact accuracy over {rows[0]['test_puzzles']} puzzles after each number of segments, and "
+            f"stopping where the halting head says (ACT); seed {args.seed}.")
+    report(args.out, f"learn_{args.task}", title, record_rows(rows), note)
     return 0

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import torch
 
+from hrm.bench.results import markdown_table
 from hrm.utils.io import atomic_write_json
 from hrm.utils.resolvers import cpu_has_bf16
 
@@ -84,4 +85,13 @@ def save_record(out_dir: str | Path, bench: str, title: str, rows: list[dict], n
     }
     path = Path(out_dir) / f"{bench}.json"
     atomic_write_json(path, record)
+    return path
+
+
+def report(out_dir: str | Path, bench: str, title: str, rows: list[dict], note: str = "") -> Path:
+    """Print the table `rows` under `title` (and the note), as the results page will show it, and save it as
+    the record `<out_dir>/<bench>.json`."""
+    print("\n".join(["", title, "", *markdown_table(list(rows[0]), rows), *(["", note] if note else [])]))
+    path = save_record(out_dir, bench, title, rows, note)
+    print(f"  record {path}")
     return path

@@ -47,15 +47,19 @@ def cell(value) -> str:
     return str(value).replace("|", "\\|")
 
 
+def markdown_table(columns: list[str], rows: list[dict]) -> list[str]:
+    """The rows as the lines of a Markdown table, in the order of `columns`."""
+    return (["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
+            + ["| " + " | ".join(cell(row[c]) for c in columns) + " |" for row in rows])
+
+
 def render(records: list[dict]) -> str:
     parts = [HEADER]
     for record in sorted(records, key=lambda r: (r["bench"], r["date"])):
-        columns = record["columns"]
         parts += [f"## {record['title']}", "",
                   f"{record['date']}, commit {record['commit']}, {record['machine']}, torch {record['torch']}: "
-                  f"`{record['command']}`", "",
-                  "| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
-        parts += ["| " + " | ".join(cell(row[c]) for c in columns) + " |" for row in record["rows"]]
+                  f"`{record['command']}`", ""]
+        parts += markdown_table(record["columns"], record["rows"])
         if record.get("note"):
             parts += ["", str(record["note"])]
         parts.append("")

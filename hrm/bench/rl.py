@@ -19,7 +19,7 @@ from pathlib import Path
 import torch
 
 from hrm.agent.rollout import fixed_policy, play
-from hrm.bench.record import add_out_argument, save_record
+from hrm.bench.record import add_out_argument, report
 from hrm.data.agent_episodes import VAL_SEEDS_START
 from hrm.training import run as run_training
 from hrm.utils.compose import compose_train_config
@@ -70,28 +70,21 @@ def run(args: argparse.Namespace) -> int:
     if imitation_seconds:
         print(f"  imitation first: {args.imitation_epochs} epochs, {imitation_seconds:.0f} s")
     print(f"  RL run (start-up, training, test): {rl_seconds:.0f} s, {int(metrics['trainer/global_step'])} updates")
-    print(f"\n| policy, {cfg.data.test_episodes} held-out episodes of {cfg.data.steps} decisions "
-          "| mean episode reward | x teacher |")
-    print("|---|---|---|")
-    record = []
-    for name, key in (("RL policy (final weights)", "rl/mean_reward"),
-                      ("imitation policy (start of RL)", "rl/imitation_mean_reward"),
-                      ("teacher (logs' decision maker)", "rl/teacher_mean_reward"),
-                      ("oracle (best next decision)", "rl/oracle_mean_reward"),
-                      ("optimal (planner, best rest of episode)", "rl/optimal_mean_reward")):
-        print(f"| {name} | {metrics[key]:.2f} | {metrics[key] / teacher:.3f} |")
-        record.append({"policy": name, "mean episode reward": round(metrics[key], 2),
-                       "x teacher": round(metrics[key] / teacher, 3)})
-    print(f"\n  RL / teacher {metrics['rl/over_teacher']:.3f} (target {TARGET_OVER_TEACHER}), "
-          f"RL / oracle {metrics['rl/over_oracle']:.3f}, RL / optimal {metrics['rl/over_optimal']:.3f}; "
-          f"the optimum itself is {metrics['rl/optimal_mean_reward'] / teacher:.3f}x the teacher")
-    print(f"  scenarios: imitation {metrics.get('scenarios/imitation_accuracy', float('nan')):.2f} -> "
-          f"RL {metrics['scenarios/hrm_accuracy']:.2f}")
+    record = [{"policy": name, "mean episode reward": round(metrics[key], 2),
+               "x teacher": round(metrics[key] / teacher, 3)}
+              for name, key in (("RL policy (final weights)", "rl/mean_reward"),
+                                ("imitation policy (start of RL)", "rl/imitation_mean_reward"),
+                                ("teacher (logs' decision maker)", "rl/teacher_mean_reward"),
+                                ("oracle (best next decision)", "rl/oracle_mean_reward"),
+                                ("optimal (planner, best rest of episode)", "rl/optimal_mean_reward"))]
     print(f"\n  validation (greedy, {cfg.data.val_episodes} episodes; teacher there {val_teacher:.2f}):")
     for row in rows:
         print(f"    epoch {row['epoch']:>3}  {row['seconds']:6.0f} s  {row['value']:.2f}  "
               f"({row['value'] / val_teacher:.3f}x teacher)")
     title = f"RL fine-tuning ({cfg.data.test_episodes} held-out episodes of {cfg.data.steps} decisions)"
-    note = f"budget {args.budget} s, {int(metrics['trainer/global_step'])} updates"
-    print(f"  record {save_record(args.out, 'rl', title, record, note)}")
+    note = (f"Budget {args.budget} s, {int(metrics['trainer/global_step'])} updates; RL / teacher "
+            f"{metrics['rl/over_teacher']:.3f} (target {TARGET_OVER_TEACHER}), RL / oracle "
+            f"{metrics['rl/over_oracle']:.3f}, RL / optimal {metrics['rl/over_optimal']:.3f}; scenarios: imitation "
+            f"{metrics.get('scenarios/imitation_accuracy', float('nan')):.2f} -> RL {metrics['scenarios/hrm_accuracy']:.2f}.")
+    report(args.out, "rl", title, record, note)
     return 0

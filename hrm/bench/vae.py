@@ -16,7 +16,7 @@ from pathlib import Path
 
 import torch
 
-from hrm.bench.record import add_out_argument, save_record
+from hrm.bench.record import add_out_argument, report
 from hrm.bench.timing import median_ms
 from hrm.models.vae import VAE
 from hrm.training import run as run_training
@@ -64,33 +64,25 @@ def run(args: argparse.Namespace) -> int:
         timings = {name: [latency_ms(vae, batch, args.repeats) for batch in (1, 64)] for name, vae in models.items()}
 
     mse_ratio, param_ratio = distill["distill/mse_ratio"], distill["distill/param_ratio"]
-    print(f"\nVAE distillation on data={args.data} (bf16: {cpu_has_bf16()}, {torch.get_num_threads()} threads)")
-    print("\n| model | parameters | safetensors | held-out MSE | PSNR | SSIM | training | encode+decode, batch 1 "
-          "| batch 64 |")
-    print("|---|---|---|---|---|---|---|---|---|")
     # The teacher as distilled (its best.ckpt), scored in the distillation run on the same images.
     distilled_teacher = {f"{key}/{name}": distill[f"teacher/{name}"] for key, names in
                          (("size", ("params", "megabytes")), ("test", ("mse", "psnr", "ssim"))) for name in names}
-    rows = [("teacher (`vae`, its best.ckpt)", distilled_teacher, teacher_s, timings["teacher"]),
-            ("student distilled (`tiny_vae_distill`)", distill, distill_s, timings["student"]),
-            ("student alone (`tiny_vae`, ELBO only)", alone, alone_s, None)]
-    record = []
-    for name, metrics, seconds, timing in rows:
-        latency = f"{timing[0]:.2f} ms | {timing[1]:.1f} ms" if timing else "as above | as above"
-        print(f"| {name} | {metrics['size/params']:,.0f} | {metrics['size/megabytes']:.2f} MB "
-              f"| {metrics['test/mse']:.4f} | {metrics['test/psnr']:.2f} dB | {metrics['test/ssim']:.3f} "
-              f"| {seconds:.0f} s | {latency} |")
-        record.append({"model": name, "parameters": int(metrics["size/params"]),
-                       "safetensors (MB)": round(metrics["size/megabytes"], 2),
-                       "held-out MSE": round(metrics["test/mse"], 4), "PSNR (dB)": round(metrics["test/psnr"], 2),
-                       "SSIM": round(metrics["test/ssim"], 3), "training (s)": round(seconds),
-                       "encode+decode batch 1 (ms)": round(timing[0], 2) if timing else None,
-                       "batch 64 (ms)": round(timing[1], 1) if timing else None})
-    print(f"\nstudent MSE / teacher MSE = {mse_ratio:.3f} (target <= {MSE_RATIO_TARGET}): "
-          f"{'met' if mse_ratio <= MSE_RATIO_TARGET else 'NOT met'}")
-    print(f"teacher / student parameters = {param_ratio:.1f}x (target >= {PARAM_RATIO_TARGET:.0f}x): "
-          f"{'met' if param_ratio >= PARAM_RATIO_TARGET else 'NOT met'}; file {distill['distill/size_ratio']:.1f}x "
-          f"smaller; student latency {timings['teacher'][0] / timings['student'][0]:.1f}x lower at batch 1, "
-          f"{timings['teacher'][1] / timings['student'][1]:.1f}x at batch 64")
-    print(f"  record {save_record(args.out, 'vae', f'VAE distillation (data={args.data})', record)}")
+    rows = [{"model": name, "parameters": int(metrics["size/params"]),
+             "safetensors (MB)": round(metrics["size/megabytes"], 2),
+             "held-out MSE": round(metrics["test/mse"], 4), "PSNR (dB)": round(metrics["test/psnr"], 2),
+             "SSIM": round(metrics["test/ssim"], 3), "training (s)": round(seconds),
+             "encode+decode batch 1 (ms)": round(timing[0], 2) if timing else None,
+             "batch 64 (ms)": round(timing[1], 1) if timing else None}
+            for name, metrics, seconds, timing in (
+                ("teacher (`vae`, its best.ckpt)", distilled_teacher, teacher_s, timings["teacher"]),
+                ("student distilled (`tiny_vae_distill`)", distill, distill_s, timings["student"]),
+                ("student alone (`tiny_vae`, ELBO only)", alone, alone_s, None))]
+    note = (f"Student MSE / teacher MSE {mse_ratio:.3f} (target <= {MSE_RATIO_TARGET}: "
+            f"{'met' if mse_ratio <= MSE_RATIO_TARGET else 'NOT met'}); teacher / student parameters "
+            f"{param_ratio:.1f}x (target >= {PARAM_RATIO_TARGET:.0f}x: "
+            f"{'met' if param_ratio >= PARAM_RATIO_TARGET else 'NOT met'}); file {distill['distill/size_ratio']:.1f}x "
+            f"smaller; student latency {timings['teacher'][0] / timings['student'][0]:.1f}x lower at batch 1, "
+            f"{timings['teacher'][1] / timings['student'][1]:.1f}x at batch 64 (bf16: {cpu_has_bf16()}, "
+            f"{torch.get_num_threads()} threads).")
+    report(args.out, "vae", f"VAE distillation (data={args.data})", rows, note)
     return 0

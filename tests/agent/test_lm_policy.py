@@ -12,6 +12,7 @@ from hrm.agent import collect, merge_lora
 from hrm.agent.lm_policy import LMPolicy
 from hrm.agent.schema import ACTIONS, load_examples
 from hrm.bench import compare
+from hrm.bench.results import load_record
 from hrm.training import run
 from hrm.utils.compose import compose_train_config
 from tests.conftest import TINY
@@ -68,13 +69,15 @@ def test_the_comparison_scores_both_policies_on_the_same_data(trained_lora, tmp_
     args = Namespace(hrm=f"{cfg.paths.ckpt_dir}/last.ckpt", lora=str(lora_dir / "last.ckpt"), seed=cfg.seed,
                      log=cfg.data.path, decisions=3, out=str(tmp_path / "compare"))
     assert compare.run(args) == 0
-    result = json.loads((tmp_path / "compare" / "metrics.json").read_text())
-    hrm, lora = result["policies"]["hrm"], result["policies"]["gpt2_lora"]
+    record = load_record(tmp_path / "compare" / "compare.json")
+    hrm, lora, teacher = record["rows"]
+    assert (hrm["policy"], lora["policy"], teacher["policy"]) == ("hrm", "gpt2_lora", "teacher")
     for row in (hrm, lora):
-        assert 0 <= row["scenario_accuracy"] <= 1 and 0 <= row["heldout_agreement"] <= 1 and row["latency_ms"] > 0
-    assert hrm["trainable_parameters"] == hrm["parameters"]
-    assert lora["trainable_parameters"] < lora["parameters"]
-    assert result["scenarios"] == 100 and result["teacher_scenario_accuracy"] == pytest.approx(0.75)
+        assert 0 <= row["scenario accuracy"] <= 1 and 0 <= row["held-out agreement"] <= 1
+        assert row["decision latency, batch 1 (ms)"] > 0
+    assert hrm["trainable"] == hrm["parameters"]
+    assert lora["trainable"] < lora["parameters"]
+    assert teacher["scenario accuracy"] == pytest.approx(0.75) and "100 scenarios" in record["note"]
     assert "| gpt2_lora |" in capsys.readouterr().out
     args.lora = str(tmp_path / "missing.ckpt")
     assert compare.run(args) == 2

@@ -105,7 +105,8 @@ STEPS: dict[str, Step] = {
     "python -m hrm.bench rl": Step(short="python -m hrm.bench rl --budget 2 debug=tiny",
                                    says=r"record experiments/bench/rl.json"),
     "python -m hrm.bench compare":  # debug=tiny's agent runs learn from a log of their own
-        Step(short="python -m hrm.bench compare --decisions 2 --log data/hrm_training_data_tiny.json"),
+        Step(short="python -m hrm.bench compare --decisions 2 --log data/hrm_training_data_tiny.json",
+             says=r"record experiments/bench/compare.json"),
     "python -m hrm.bench vae": Step(short="python -m hrm.bench vae --repeats 1 debug=tiny",
                                     says=r"record experiments/bench/vae.json"),
     "python -m hrm.bench step": Step(short="python -m hrm.bench step --steps 1 --warmup 1 --batch-size 1"),
@@ -121,7 +122,8 @@ STEPS: dict[str, Step] = {
                    "data.test_csv=sudoku-extreme/test.csv debug=tiny data.size=9",
              says=TRAINS, before="sudoku-extreme"),
     "python -m hrm.bench learn --task sudoku6 --budget 300":
-        Step(short="python -m hrm.bench learn --task sudoku6 --budget 2 debug=tiny"),
+        Step(short="python -m hrm.bench learn --task sudoku6 --budget 2 debug=tiny",
+             says=r"record experiments/bench/learn_sudoku6.json"),
 }
 
 # Free names in the docs' Python snippets, defined the way a user would have them (run before the snippet).
