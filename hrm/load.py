@@ -40,8 +40,11 @@ def module_class_of(hparams: dict, path: str) -> type:
 
 def load_model(path: str | Path) -> L.LightningModule:
     """The LightningModule a checkpoint was saved from, with its weights, in eval mode on the CPU."""
-    path = str(path)
-    checkpoint = read_checkpoint(path)
+    return model_from_checkpoint(read_checkpoint(str(path)), str(path))
+
+
+def model_from_checkpoint(checkpoint: dict, path: str) -> L.LightningModule:
+    """`load_model` for a checkpoint already read (read_checkpoint), whose other entries the caller wants."""
     hparams = checkpoint.get("hyper_parameters")
     if not isinstance(hparams, dict):
         raise CheckpointError(f"{path}: holds no settings to rebuild its model from")

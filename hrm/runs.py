@@ -65,6 +65,16 @@ def settings_hash(settings: dict[str, Any]) -> str:
     return hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:8]
 
 
+def launch_command() -> str | None:
+    """The command that started this run, as a user would type it again (where it wrote left out)."""
+    from hydra.core.hydra_config import HydraConfig
+
+    if not HydraConfig.initialized():
+        return None
+    overrides = [str(o) for o in HydraConfig.get().overrides.task if not str(o).startswith(("paths.", "hydra."))]
+    return " ".join(["python train.py", *overrides])
+
+
 def read_info(ckpt_dir: Path) -> dict:
     path = ckpt_dir / RUN_INFO
     if not path.is_file():

@@ -27,8 +27,8 @@ from hrm.console import quiet_third_parties
 from hrm.errors import CheckpointError, UserError
 from hrm.modules import data_binding
 from hrm.registry import LIGHTNING_MODULES, allowed_class
-from hrm.runs import (RunChoice, choose_ckpt_dir, finished_run, identity_settings, read_info, record_finished,
-                      update_info)
+from hrm.runs import (RunChoice, choose_ckpt_dir, finished_run, identity_settings, launch_command, read_info,
+                      record_finished, update_info)
 from hrm.utils import resolvers  # noqa: F401  (registers ${cpu_precision:})
 from hrm.utils.checkpoints import check_compatible, read_checkpoint, resume_checkpoint
 from hrm.utils.cli import one_line_errors, user_error_in
@@ -213,7 +213,9 @@ def run(cfg: DictConfig) -> dict[str, float]:
     # Only the first process moves old checkpoints aside (resume=false); DDP children start later.
     ckpt_path = resume_checkpoint(cfg.paths.ckpt_dir, cfg.get("ckpt_path"), bool(cfg.resume), move_aside=is_rank_zero())
     if is_rank_zero() and cfg.train:  # what this dir's run trains; a fresh start is not finished
-        update_info(ckpt_dir, settings=settings, **({} if ckpt_path is not None else {"finished": None}))
+        # the command that started it is recorded once (a resume may add only trainer bounds to it)
+        update_info(ckpt_dir, settings=settings,
+                    **({} if ckpt_path is not None else {"finished": None, "command": launch_command()}))
     checkpoint = read_checkpoint(ckpt_path) if ckpt_path is not None else None
     bind_model_to_data(cfg.model, datamodule, checkpoint)
     model = build(cfg.model, "model")

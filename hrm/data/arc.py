@@ -33,6 +33,9 @@ log = logging.getLogger(__name__)
 KEEP_STREAM = 1  # ARCDataset._kept_in_place's random stream, apart from the offsets' (seed, sample)
 SPLITS = ("hrm", "holdout")
 SAMPLINGS = ("uniform", "per_task")
+# What decides the tasks and their variants, and so the puzzle ids (tasks_and_variants).
+PUZZLE_TABLE_SETTINGS = ("source", "num_aug", "seed", "canvas", "task_ids", "max_tasks", "extra_task_dirs",
+                         "identifiers")
 
 
 class ARCDataset(Dataset):
@@ -178,6 +181,10 @@ class ARCDataModule(ResumableSampling, L.LightningDataModule):
             raise UserError("data.identifiers: the variants come from the official build's names, so they are"
                             " built on the fly; leave data.precomputed_dir unset")
         self.eval_batch_size = eval_batch_size or batch_size
+        # Saved in every checkpoint (Lightning's datamodule_hyper_parameters): the settings that decide which
+        # task and augmentation each puzzle id stands for, so that a checkpoint alone tells `hrm.predict`
+        # the tasks its model learned.
+        self.save_hyperparameters({name: getattr(self, name) for name in PUZZLE_TABLE_SETTINGS})
         self.vocab_size = VOCAB_SIZE
         self.seq_len = canvas * canvas
         self.train_dataset: ARCDataset | None = None
@@ -200,7 +207,7 @@ class ARCDataModule(ResumableSampling, L.LightningDataModule):
             return
         self.train_dataset = self._build_split("train")
         self.val_dataset = self._build_split("val")
-        tasks, n_training, n_evaluation, variants = self._tasks_and_variants()
+        tasks, n_training, n_evaluation, variants = self.tasks_and_variants()
         self.num_puzzle_identifiers = variants.num_puzzle_identifiers
         extra = len(tasks) - n_training - n_evaluation
         log.info(
@@ -210,9 +217,9 @@ class ARCDataModule(ResumableSampling, L.LightningDataModule):
             self.canvas, len(variants.task), len(self.train_dataset), len(self.val_dataset),
         )
 
-    def _tasks_and_variants(self) -> tuple[list[ARCTask], int, int, Variants]:
-        """The selected tasks (training, evaluation, then extra tasks), how many are training and how many
-        evaluation tasks, and their variants."""
+    def tasks_and_variants(self) -> tuple[list[ARCTask], int, int, Variants]:
+        """What the puzzle ids stand for: the selected tasks (training, evaluation, then extra tasks), how
+        many are training and how many evaluation tasks, and their variants."""
         if self._tasks is None:
             training, evaluation = load_arc_tasks(self.source)
             extra = [task for folder in self.extra_task_dirs for task in load_task_tree(folder)]
@@ -240,7 +247,7 @@ class ARCDataModule(ResumableSampling, L.LightningDataModule):
         return self._tasks
 
     def _build_split(self, split: str) -> ARCDataset:
-        tasks, n_training, n_evaluation, variants = self._tasks_and_variants()
+        tasks, n_training, n_evaluation, variants = self.tasks_and_variants()
 
         def held_out(t: int) -> bool:  # do task t's test pairs evaluate (and not train)? Extra tasks never do.
             if t >= n_training + n_evaluation:

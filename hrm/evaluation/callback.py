@@ -3,7 +3,8 @@
 The ReasoningModule's test_step returns each row's predicted tokens, halting confidence and segments;
 this callback maps every row back to its (task, test pair, augmentation) through the DataModule,
 votes across the augmented variants, scores by the ARC Prize rule and writes, into the run dir:
-`submission.json`, `per_task.csv`, `pictures/` (per-task PNGs and a contact sheet), and
+`submission.json`, `votes.json` (each input's best answers, votes and halting confidence), `per_task.csv`,
+`pictures/` (per-task PNGs and a contact sheet), and
 `halting.csv` / `halting.png` (exact accuracy had every row stopped after 1..max segments).
 """
 
@@ -23,6 +24,7 @@ from hrm.evaluation.scoring import (
     truths_from_tasks,
     write_per_task_csv,
     write_submission,
+    write_votes,
 )
 from hrm.evaluation.voting import Prediction, attempts_for_pairs, count_variants, vote
 from hrm.modules.losses import IGNORE_LABEL
@@ -31,10 +33,14 @@ OFFICIAL_KS = (1, 2, 10)  # the official rule's k's reported (its notebook print
 
 
 class ARCEvaluation(L.Callback):
-    def __init__(self, output_dir: str, pictures: int = 16, failures_only: bool = False):
+    def __init__(self, output_dir: str, pictures: int = 16, failures_only: bool = False,
+                 variants_setting: str = "data.test_num_aug", shown_dir: str | None = None):
         """output_dir: where the files go (the run dir). pictures: how many tasks to draw (0: none).
-        failures_only: draw only tasks not fully solved."""
+        failures_only: draw only tasks not fully solved. variants_setting: the setting that chooses the
+        variants per input, as the start line names it. shown_dir: the folder the files are said to be in,
+        where output_dir is a temporary one that takes its name when complete."""
         self.output_dir = Path(output_dir)
+        self.variants_setting, self.shown_dir = variants_setting, shown_dir or str(output_dir)
         self.pictures, self.failures_only = pictures, failures_only
         self._reset()
 
@@ -50,7 +56,7 @@ class ARCEvaluation(L.Callback):
         if trainer.is_global_zero and inputs:
             # Each test input runs in every variant: on a CPU a large evaluation is slow; say so first.
             print(f"ARC evaluation of {inputs} test inputs in {len(dataset)} augmented variants"
-                  f" (data.test_num_aug=N evaluates N+1 variants of each)", flush=True)
+                  f" ({self.variants_setting}=N evaluates N+1 variants of each)", flush=True)
 
     def on_test_batch_end(self, trainer, pl_module, outputs, batch, batch_idx, dataloader_idx=0) -> None:
         datamodule = trainer.datamodule
@@ -89,6 +95,7 @@ class ARCEvaluation(L.Callback):
             self.output_dir.mkdir(parents=True, exist_ok=True)
             write_submission(self.output_dir / "submission.json", attempts)
             write_per_task_csv(self.output_dir / "per_task.csv", rows)
+            write_votes(self.output_dir / "votes.json", candidates)
             curve.write_table(self.output_dir / "halting.csv")
             curve.plot(self.output_dir / "halting.png")
             if self.pictures > 0:
@@ -122,7 +129,7 @@ class ARCEvaluation(L.Callback):
             + ", ".join(f"pass@{k} {value:.4f}" for k, value in official.items()) + "\n"
             + (f"  {unscored} test inputs without a known output: answered in submission.json, not scored\n"
                if unscored else "")
-            + f"  files: {self.output_dir}/submission.json, per_task.csv, halting.csv/png"
+            + f"  files: {self.shown_dir}/submission.json, votes.json, per_task.csv, halting.csv/png"
             + (f", pictures/ ({len(pictures)} tasks)" if pictures else "")
         )
 

@@ -143,6 +143,21 @@ def write_submission(path, attempts_by_pair: Attempts) -> None:
     atomic_write_text(path, "{\n" + ",\n".join(lines) + "\n}\n")
 
 
+def write_votes(path, candidates_by_pair: dict[PairKey, list[Candidate]], top: int = 5) -> None:
+    """Per test input, its best `top` answers with their votes, mean halting confidence (sigmoid(q_halt))
+    and mean segments: {task_id: [{"test_index": j, "variants_voting": n, "candidates": [...]}, ...]},
+    one task per line."""
+    by_task = defaultdict(list)
+    for (task_id, j), candidates in sorted(candidates_by_pair.items()):
+        by_task[task_id].append({"test_index": j, "variants_voting": sum(c.votes for c in candidates),
+                                 "candidates": [{"grid": _as_lists(c.grid), "votes": c.votes,
+                                                 "confidence": round(c.mean_confidence, 4),
+                                                 "segments": round(c.mean_segments, 2)} for c in candidates[:top]]})
+    lines = [f"{json.dumps(task_id)}: {json.dumps(entries, separators=(',', ':'))}" for task_id, entries in
+             sorted(by_task.items())]
+    atomic_write_text(path, "{\n" + ",\n".join(lines) + "\n}\n")
+
+
 def _as_lists(grid: np.ndarray) -> list[list[int]]:
     return np.asarray(grid).astype(int).tolist()  # plain ints: numpy's uint8 is not JSON
 

@@ -213,6 +213,12 @@ class ReasoningModule(L.LightningModule):
             "exact_by_segment": run.exact_by_segment,
         }
 
+    def predict_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> dict[str, torch.Tensor]:
+        """Each row's answer where it stops, its halting logit and the segments it ran (`hrm.predict`)."""
+        self.check_token_range(batch)
+        rows = self.run_to_halt(batch).rows
+        return {"predictions": rows.predictions, "q_halt": rows.q_halt, "steps": rows.steps}
+
     def setup(self, stage: str) -> None:
         datamodule = getattr(self.trainer, "datamodule", None)
         self._solved = getattr(datamodule, "solved", None)

@@ -103,7 +103,7 @@ def test_extra_task_folders_are_trained_on_whole_and_never_evaluated(tmp_path):
     write_task(tmp_path / "corpus" / "AboveBelow" / "AboveBelow1.json", 3)
     write_task(tmp_path / "corpus" / "Center" / "Center1.json", 4)
     base, dm = datamodule(), datamodule(extra_task_dirs=[tmp_path / "corpus"])
-    tasks = dm._tasks_and_variants()[0]
+    tasks = dm.tasks_and_variants()[0]
     assert [t.id for t in tasks[-2:]] == ["AboveBelow1", "Center1"]
     # 2 tasks x 5 variants x 3 pairs (2 demonstrations + 1 test pair) more to train on; validation unchanged.
     assert len(dm.train_dataset) - len(base.train_dataset) == 2 * 5 * 3
