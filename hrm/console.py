@@ -24,6 +24,8 @@ EXPECTED_WARNINGS = (
     r"Experiment logs directory .* exists and is not empty",  # the run dir's csv/, written once per run
     # a checkpoint of another dir, evaluated or started from: its best-k bookkeeping is that dir's
     r"The dirpath has changed from",
+    # hrm.predict's test-time adaptation trains on demonstrations only; there is nothing to validate on
+    r"You defined a `validation_step` but have no `val_dataloader`",
 )
 # Libraries whose informational lines (devices, precision, seed, tips) a default run does not print.
 CHATTY_LOGGERS = ("lightning.pytorch", "lightning.fabric", "lightning")

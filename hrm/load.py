@@ -43,8 +43,9 @@ def load_model(path: str | Path) -> L.LightningModule:
     return model_from_checkpoint(read_checkpoint(str(path)), str(path))
 
 
-def model_from_checkpoint(checkpoint: dict, path: str) -> L.LightningModule:
-    """`load_model` for a checkpoint already read (read_checkpoint), whose other entries the caller wants."""
+def model_from_checkpoint(checkpoint: dict, path: str, weights: bool = True) -> L.LightningModule:
+    """`load_model` for a checkpoint already read (read_checkpoint), whose other entries the caller wants.
+    weights=False: the same model freshly initialised (e.g. to compare with training from scratch)."""
     hparams = checkpoint.get("hyper_parameters")
     if not isinstance(hparams, dict):
         raise CheckpointError(f"{path}: holds no settings to rebuild its model from")
@@ -57,5 +58,6 @@ def model_from_checkpoint(checkpoint: dict, path: str) -> L.LightningModule:
         settings["compile"] = False  # compiling pays off over a training run, not for a loaded model
     module = converted(lambda: module_class(**settings), path, CheckpointError)
     check_compatible(path, checkpoint, module)
-    module.load_state_dict(checkpoint["state_dict"])
+    if weights:
+        module.load_state_dict(checkpoint["state_dict"])
     return module.eval()

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import sys
 
-from hrm.bench import agent, compare, learn, results, rl, step, vae
+from hrm.bench import adapt, agent, compare, learn, results, rl, step, vae
 from hrm.bench import eval as eval_bench
 from hrm.utils.cli import ArgumentParser, one_line_errors
 
+# results: docs/results.md from the benchmarks' records
 BENCHMARKS = {"step": step, "eval": eval_bench, "agent": agent, "vae": vae, "rl": rl, "compare": compare,
-              "learn": learn, "results": results}  # results: docs/results.md from the benchmarks' records
+              "learn": learn, "adapt": adapt, "results": results}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -85,6 +85,7 @@ def run(args: argparse.Namespace) -> int:
     note = (f"Budget {args.budget} s, {int(metrics['trainer/global_step'])} updates; RL / teacher "
             f"{metrics['rl/over_teacher']:.3f} (target {TARGET_OVER_TEACHER}), RL / oracle "
             f"{metrics['rl/over_oracle']:.3f}, RL / optimal {metrics['rl/over_optimal']:.3f}; scenarios: imitation "
-            f"{metrics.get('scenarios/imitation_accuracy', float('nan')):.2f} -> RL {metrics['scenarios/hrm_accuracy']:.2f}.")
+            f"{metrics.get('scenarios/imitation_accuracy', float('nan')):.2f} -> "
+            f"RL {metrics['scenarios/hrm_accuracy']:.2f}.")
     report(args.out, "rl", title, record, note)
     return 0

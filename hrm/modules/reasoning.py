@@ -106,6 +106,11 @@ class ReasoningModule(L.LightningModule):
         # Exploration draws come from our own generator so that its state can be checkpointed.
         self._generator = torch.Generator().manual_seed(int(torch.randint(0, 2**62, ())))
 
+    def reseed_exploration(self, seed: int) -> None:
+        """Start ACT's exploration draws from `seed` (a fine-tuning run of a loaded model, e.g. hrm.predict's
+        adaptation, is then repeatable)."""
+        self._generator.manual_seed(seed)
+
     # --- helpers -----------------------------------------------------------------------------------
     @property
     def vocab_size(self) -> int:

@@ -13,8 +13,10 @@ Runs a trained token-grid model (HRM, TRM, transformer) on puzzles of your own:
 Settings (key=value; see PredictSettings): out (default experiments/predict/<input name>, a new folder
 each run), kind (auto | arc | sudoku | maze), variants (ARC: augmented variants beside identity per test
 input; null: as the model trained), halting (stop where the halting head says; null: as the model
-evaluates), batch_size, pictures, progress, force (replace an existing out folder). Every file is written
-into a temporary folder that takes the name `out` only once complete.
+evaluates), batch_size, pictures, progress, force (replace an existing out folder); ARC tasks the model
+never trained on: adapt=true fine-tunes on their demonstrations first (adapt_steps, adapt_seconds,
+adapt_num_aug, adapt_batch_size). Every file is written into a temporary folder that takes the name `out`
+only once complete.
 """
 
 from __future__ import annotations
@@ -22,12 +24,11 @@ from __future__ import annotations
 import csv
 import io
 import sys
-from dataclasses import asdict, dataclass, fields, replace
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Optional
 
-from omegaconf import MISSING, OmegaConf
-from omegaconf.errors import OmegaConfBaseException
+from omegaconf import MISSING
 
 from hrm.console import quiet_third_parties, silence_expected_warnings
 from hrm.errors import UserError
@@ -37,6 +38,7 @@ from hrm.predict.inputs import KINDS, input_kind, read_arc_items, read_grid_item
 from hrm.utils.cli import one_line_errors
 from hrm.utils.io import atomic_write_text, replace_dir
 from hrm.utils.resolvers import cpu_precision
+from hrm.utils.settings_cli import parse_key_values
 
 DEFAULT_OUT = Path("experiments/predict")
 
@@ -53,29 +55,24 @@ class PredictSettings:
     pictures: int = 16  # ARC: tasks drawn
     progress: bool = True
     force: bool = False  # replace an existing `out` folder
+    # ARC: first fine-tune on the demonstrations of the tasks the model never trained on (hrm/predict/adapt.py)
+    adapt: bool = False
+    adapt_steps: int = 300
+    adapt_seconds: Optional[float] = None  # wall time at most, beside the steps
+    adapt_num_aug: int = 8  # augmented variants of each new task, each a puzzle id learned from its demonstrations
+    adapt_batch_size: int = 16
 
 
 def parse_settings(argv: list[str]) -> PredictSettings:
-    if any(arg in ("-h", "--help") for arg in argv):
-        print(__doc__)
-        raise SystemExit(0)
-    for arg in argv:
-        if "=" not in arg:
-            raise UserError(f"{arg!r}: settings are key=value (e.g. ckpt=checkpoints/sudoku6/last.ckpt input=...);"
-                            f" keys: {', '.join(f.name for f in fields(PredictSettings))}")
-    try:
-        merged = OmegaConf.merge(OmegaConf.structured(PredictSettings),
-                                 OmegaConf.create({key: value for key, _, value in (a.partition("=") for a in argv)}))
-        settings = PredictSettings(**OmegaConf.to_container(merged, throw_on_missing=True))
-    except OmegaConfBaseException as error:
-        key = getattr(error, "full_key", None)
-        raise UserError(f"{key or 'settings'}: {str(error).splitlines()[0]}") from None
+    settings = parse_key_values(PredictSettings, argv, __doc__)
     if settings.kind not in KINDS:
         raise UserError(f"kind={settings.kind!r}: must be one of {', '.join(KINDS)}")
-    for name in ("batch_size", "pictures", "variants"):
-        value = getattr(settings, name)
-        if value is not None and value < (1 if name == "batch_size" else 0):
-            raise UserError(f"{name}={value}: must be at least {1 if name == 'batch_size' else 0}")
+    for name in ("batch_size", "pictures", "variants", "adapt_steps", "adapt_num_aug", "adapt_batch_size"):
+        value, least = getattr(settings, name), 0 if name in ("pictures", "variants", "adapt_num_aug") else 1
+        if value is not None and value < least:
+            raise UserError(f"{name}={value}: must be at least {least}")
+    if settings.adapt_seconds is not None and not settings.adapt_seconds > 0:
+        raise UserError(f"adapt_seconds={settings.adapt_seconds}: must be more than 0")
     return settings
 
 
@@ -137,13 +134,17 @@ def predict_grids(settings: PredictSettings, module, out: Path) -> None:
 
 
 def predict_tasks(settings: PredictSettings, checkpoint: dict, module, out: Path) -> None:
+    from hrm.predict.adapt import AdaptSettings
     from hrm.predict.arc import predict_arc
 
     tasks = read_arc_items(settings.input)
+    adapting = AdaptSettings(steps=settings.adapt_steps, seconds=settings.adapt_seconds,
+                             num_aug=settings.adapt_num_aug, batch_size=settings.adapt_batch_size) \
+        if settings.adapt else None
     lines = []
     replace_dir(out, lambda folder: lines.append(predict_arc(
         module, checkpoint, settings.ckpt, tasks, folder, out, settings.variants, cpu_precision(), settings.batch_size,
-        settings.pictures, settings.progress)))
+        settings.pictures, settings.progress, adapting)))
     print(f"the model: {lines[0]}\nwritten: {out}/ (submission.json, votes.json, per_task.csv, pictures/)")
 
 

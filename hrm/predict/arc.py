@@ -23,6 +23,7 @@ from hrm.data.augment import Translation, Variants, augmentation_table
 from hrm.data.grids import VOCAB_SIZE
 from hrm.errors import CheckpointError, UserError
 from hrm.evaluation.callback import ARCEvaluation
+from hrm.predict.adapt import AdaptSettings, adapt
 from hrm.runs import read_info
 from hrm.utils.validation import check_arguments
 
@@ -77,31 +78,47 @@ def trained_table(checkpoint: dict, ckpt: str) -> tuple[PuzzleTable | None, str]
         f"trained on {len(tasks)} tasks of {values.get('source')}"
 
 
-def input_variants(tasks: list[ARCTask], table: PuzzleTable | None, extra: int | None,
-                   table_rows: int) -> tuple[Variants, list[bool]]:
-    """The variants each task's test inputs are shown under (identity first, then up to `extra` more; None:
-    as many as it trained with), and which tasks the model trained on."""
-    num_aug = table.num_aug if table else UNSEEN_NUM_AUG
-    seed = table.seed if table else UNSEEN_SEED
-    dihedral, perms, ids, counts, seen = [], [], [], [], []
+VariantArrays = tuple[np.ndarray, np.ndarray, np.ndarray]  # dihedral [n], colour_perm [n, 10], puzzle_id [n]
+
+
+def by_task(tasks: list[ARCTask], variants: Variants) -> dict[str, VariantArrays]:
+    """Each task's variants in `variants` (whose task t is tasks[t]), by task id."""
+    found = {}
+    for t, task in enumerate(tasks):
+        rows = slice(int(variants.first[t]), int(variants.first[t] + variants.count[t]))
+        found[task.id] = (variants.dihedral[rows], variants.colour_perm[rows], variants.puzzle_id[rows])
+    return found
+
+
+def trained_variants(tasks: list[ARCTask], table: PuzzleTable | None) -> dict[str, VariantArrays]:
+    """The variants and puzzle ids of the given tasks the model trained on (same id, same demonstrations)."""
+    found = {}
     for task in tasks:
-        trained = table.variants_of(task) if table else None
-        if trained is not None:
-            d, p = table.variants.dihedral[trained], table.variants.colour_perm[trained]
-            i = table.variants.puzzle_id[trained]
+        rows = table.variants_of(task) if table else None
+        if rows is not None:
+            found[task.id] = (table.variants.dihedral[rows], table.variants.colour_perm[rows],
+                              table.variants.puzzle_id[rows])
+    return found
+
+
+def input_variants(tasks: list[ARCTask], known: dict[str, VariantArrays], extra: int | None, table_rows: int,
+                   num_aug: int, seed: int) -> Variants:
+    """The variants each task's test inputs are shown under: its known ones (trained or adapted) where it has
+    them, else new augmentations under id 0 (the row no training sample uses); identity first, then up to
+    `extra` more (None: all of them)."""
+    parts = []
+    for task in tasks:
+        if task.id in known:
+            parts.append(known[task.id])
         else:
             d, p = augmentation_table(task, num_aug if extra is None else extra, seed)
-            i = np.zeros(len(d), dtype=np.int64)
-        count = len(d) if extra is None else min(len(d), 1 + extra)
-        dihedral.append(d[:count])
-        perms.append(p[:count])
-        ids.append(i[:count])
-        counts.append(count)
-        seen.append(trained is not None)
-    count = np.array(counts, dtype=np.int64)
-    return Variants(task=np.repeat(np.arange(len(tasks), dtype=np.int32), count), dihedral=np.concatenate(dihedral),
-                    colour_perm=np.concatenate(perms), first=np.cumsum(count) - count, count=count,
-                    puzzle_id=np.concatenate(ids), table_rows=table_rows), seen
+            parts.append((d, p, np.zeros(len(d), dtype=np.int64)))
+    count = np.array([len(d) if extra is None else min(len(d), 1 + extra) for d, _, _ in parts], dtype=np.int64)
+    return Variants(task=np.repeat(np.arange(len(tasks), dtype=np.int32), count),
+                    dihedral=np.concatenate([d[:n] for (d, _, _), n in zip(parts, count)]),
+                    colour_perm=np.concatenate([p[:n] for (_, p, _), n in zip(parts, count)]),
+                    first=np.cumsum(count) - count, count=count,
+                    puzzle_id=np.concatenate([i[:n] for (_, _, i), n in zip(parts, count)]), table_rows=table_rows)
 
 
 class ARCPredictionData(L.LightningDataModule):
@@ -137,20 +154,29 @@ def check_canvas(tasks: list[ARCTask], canvas: int) -> None:
 
 
 def predict_arc(module, checkpoint: dict, ckpt: str, tasks: list[ARCTask], folder: Path, out: Path,
-                extra: int | None, precision: str, batch_size: int, pictures: int, progress: bool) -> str:
-    """Runs the test stage over the tasks, writing into `folder` (which becomes `out` once complete);
-    returns the line about which tasks the model knew."""
+                extra: int | None, precision: str, batch_size: int, pictures: int, progress: bool,
+                adapt_settings: AdaptSettings | None = None) -> str:
+    """Runs the test stage over the tasks, writing into `folder` (which becomes `out` once complete), after
+    adapting the model to the tasks it never saw when `adapt_settings` is given; returns a line saying
+    which tasks the model knew (and what adapting did)."""
     canvas = canvas_of(module, ckpt)
     check_canvas(tasks, canvas)
     table, origin = trained_table(checkpoint, ckpt)
-    variants, seen = input_variants(tasks, table, extra, max(1, module.net.config.num_puzzle_identifiers))
+    known = trained_variants(tasks, table)
+    new = [task for task in tasks if task.id not in known]
+    said = f"{origin}; {len(known)} of {len(tasks)} tasks given are among them"
+    if new and adapt_settings is not None:
+        adapted, steps = adapt(module, new, canvas, adapt_settings, precision, progress)
+        known.update(by_task(new, adapted))
+        said += f"; adapted to the {len(new)} new to it ({steps} steps on their demonstrations)"
+    elif new:
+        said += f"; new to it (predicted without a puzzle embedding): {len(new)}"
+    num_aug, seed = (table.num_aug, table.seed) if table else (UNSEEN_NUM_AUG, UNSEEN_SEED)
+    variants = input_variants(tasks, known, extra, max(1, module.net.config.num_puzzle_identifiers), num_aug, seed)
     data = ARCPredictionData(tasks, variants, canvas, batch_size)
     trainer = L.Trainer(accelerator="cpu", devices=1, precision=precision, logger=False, enable_checkpointing=False,
                         enable_progress_bar=progress, enable_model_summary=False,
                         callbacks=[ARCEvaluation(str(folder), pictures=pictures, variants_setting="variants",
                                                  shown_dir=str(out))])
     trainer.test(module, datamodule=data, verbose=False)
-    known = sum(seen)
-    return (f"{origin}; {known} of {len(tasks)} tasks given are among them"
-            + (f"; new to it (predicted without a puzzle embedding): {len(tasks) - known}" if known < len(tasks)
-               else ""))
+    return said

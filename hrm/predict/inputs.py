@@ -19,15 +19,16 @@ from pathlib import Path
 import numpy as np
 
 from hrm.data import maze, sudoku
-from hrm.data.arc_tasks import ARCTask, check_unique_ids, load_task_file
+from hrm.data.arc_tasks import ARCTask, check_unique_ids, load_task_file, task_from_dict
 from hrm.data.qa_csv import MAX_CELLS
 from hrm.errors import DataFormatError
-from hrm.utils.files import files_in, read_text
+from hrm.utils.files import files_in, read_json, read_text
 
 KINDS = ("auto", "arc", "sudoku", "maze")
 SUDOKU_CHARS = set(".0123456789")
 MAZE_CHARS = set(maze.CHARS) - {"o"}  # a maze to solve has no path marked yet
 MAX_INPUT_BYTES = 512 * 2**20  # a CSV of a million 9x9 puzzles is ~170 MB
+MAX_CHALLENGES_BYTES = 256 * 2**20  # the ARC Prize's file of all its tasks is a few MB
 
 
 @dataclass
@@ -166,7 +167,8 @@ def read_csv_items(path: Path, kind: str) -> GridItems:
 
 
 def read_arc_items(input_text: str) -> list[ARCTask]:
-    """An ARC task JSON file, or every *.json in a folder (sorted by name); ids are the file names."""
+    """An ARC task JSON file, every *.json in a folder (sorted by name; ids are the file names), or a file of
+    many tasks by id, as the ARC Prize gives them (`arc-agi_test_challenges.json`: {id: task, ...})."""
     path = Path(input_text)
     if path.is_dir():
         paths = [p for p in files_in(path, ".json", "ARC task file") if not p.name.startswith(".")]
@@ -174,7 +176,11 @@ def read_arc_items(input_text: str) -> list[ARCTask]:
             raise DataFormatError(f"{path}: no .json ARC task files in it")
         tasks = [load_task_file(p) for p in paths]
     elif path.exists():
-        tasks = [load_task_file(path)]
+        data = read_json(path, "ARC task file", MAX_CHALLENGES_BYTES)
+        if isinstance(data, dict) and "train" not in data and data:
+            tasks = [task_from_dict(str(task_id), task, f"{path}: task {task_id}") for task_id, task in data.items()]
+        else:
+            tasks = [task_from_dict(path.stem, data, str(path))]
     else:
         raise DataFormatError(f"{path}: no such ARC task file or folder")
     check_unique_ids(tasks)

@@ -16,7 +16,8 @@ def cpu_has_bf16() -> bool:
     """True where the CPU runs bf16 matmuls natively (AVX512-BF16 / AMX): there bf16 autocast is several
     times faster than fp32. Elsewhere bf16 is emulated and slower, so fp32 is the better default."""
     try:
-        flags = open("/proc/cpuinfo").read()
+        with open("/proc/cpuinfo") as cpuinfo:
+            flags = cpuinfo.read()
     except OSError:
         flags = ""
     native = any(flag in flags.split() for flag in ("avx512_bf16", "amx_bf16"))

@@ -121,6 +121,32 @@ STEPS: dict[str, Step] = {
         Step(short="python train.py experiment=sudoku9 data.train_csv=sudoku-extreme/train.csv "
                    "data.test_csv=sudoku-extreme/test.csv debug=tiny data.size=9",
              says=TRAINS, before="sudoku-extreme"),
+    "python -m hrm.predict ckpt=checkpoints/arc_tiny/last.ckpt input=data/examples/arc":
+        Step(says=r"(?s)trained on \d+ tasks of arc-agi-1.*written: experiments/predict/arc/"),
+    # debug=tiny's Sudoku is 4x4 and its mazes 7x7: the 6x6 file is refused in one line, the others given inline
+    "python -m hrm.predict ckpt=checkpoints/sudoku6/last.ckpt input=data/examples/sudoku6.txt":
+        Step(short="python -m hrm.predict ckpt=checkpoints/sudoku6/last.ckpt input=1..4.4....1.2..3",
+             says=r"(?s)answer \((NOT )?solved.*written: experiments/predict/input/predictions.csv"),
+    "python -m hrm.predict ckpt=checkpoints/sudoku6/last.ckpt input=data/examples/sudoku6.csv":
+        Step(rc=2, says=ONE_LINE_ERROR + r".*the model reads 16 cells over 6 tokens; .*sudoku6.csv holds a 6x6"),
+    "python -m hrm.predict ckpt=checkpoints/maze/last.ckpt input=data/examples/maze15.txt":
+        Step(short="python -m hrm.predict ckpt=checkpoints/maze/last.ckpt "
+                   "'input=#######\n# G   #\n##### #\n#   # #\n# ### #\n#  S  #\n#######\n'",
+             says=r"(?s)maze \(input\).*written: experiments/predict/input-2/predictions.csv"),
+    "python -m hrm.predict ckpt=checkpoints/arc_tiny/last.ckpt input=data/examples/arc adapt=true":
+        Step(short="python -m hrm.predict ckpt=checkpoints/arc_tiny/last.ckpt input=data/examples/arc adapt=true "
+                   "adapt_steps=4", says=r"adapted to the 1 new to it \(4 steps"),
+    "python -m hrm.submit ckpt=experiments/shared/arc_tiny tasks=data/examples/arc "
+    "out=experiments/submission/submission.json budget_s=120":
+        Step(short="python -m hrm.submit ckpt=experiments/shared/arc_tiny tasks=data/examples/arc "
+                   "out=experiments/submission/submission.json budget_s=30",
+             says=r"done: experiments/submission/submission.json complete"),
+    "python -m hrm.hub save checkpoints/arc_tiny/last.ckpt experiments/shared/arc_tiny":
+        Step(says=r"saved experiments/shared/arc_tiny/"),
+    "python -m hrm.predict ckpt=experiments/shared/arc_tiny input=data/examples/arc":
+        Step(says=r"(?s)trained on \d+ tasks of arc-agi-1.*written: experiments/predict/arc-2/"),
+    "python -m hrm.bench adapt": Step(short="python -m hrm.bench adapt --tasks 2 --steps 2 --variants 1",
+                                      says=r"record experiments/bench/adapt.json"),
     "python -m hrm.bench learn --task sudoku6 --budget 300":
         Step(short="python -m hrm.bench learn --task sudoku6 --budget 2 debug=tiny",
              says=r"record experiments/bench/learn_sudoku6.json"),
