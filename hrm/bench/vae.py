@@ -77,9 +77,9 @@ def run(args: argparse.Namespace) -> int:
                 ("teacher (`vae`, its best.ckpt)", distilled_teacher, teacher_s, timings["teacher"]),
                 ("student distilled (`tiny_vae_distill`)", distill, distill_s, timings["student"]),
                 ("student alone (`tiny_vae`, ELBO only)", alone, alone_s, None))]
-    note = (f"Student MSE / teacher MSE {mse_ratio:.3f} (target <= {MSE_RATIO_TARGET}: "
+    note = (f"Student MSE / teacher MSE {mse_ratio:.3f} (wanted: at most {MSE_RATIO_TARGET}, "
             f"{'met' if mse_ratio <= MSE_RATIO_TARGET else 'NOT met'}); teacher / student parameters "
-            f"{param_ratio:.1f}x (target >= {PARAM_RATIO_TARGET:.0f}x: "
+            f"{param_ratio:.1f}x (wanted: at least {PARAM_RATIO_TARGET:.0f}x, "
             f"{'met' if param_ratio >= PARAM_RATIO_TARGET else 'NOT met'}); file {distill['distill/size_ratio']:.1f}x "
             f"smaller; student latency {timings['teacher'][0] / timings['student'][0]:.1f}x lower at batch 1, "
             f"{timings['teacher'][1] / timings['student'][1]:.1f}x at batch 64 (bf16: {cpu_has_bf16()}, "

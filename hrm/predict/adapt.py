@@ -9,6 +9,7 @@ training and only for the tasks at hand, so that one trained model can answer ne
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 from datetime import timedelta
 
@@ -110,3 +111,43 @@ def adapt(module, tasks: list[ARCTask], canvas: int, settings: AdaptSettings, pr
     module.ema = ema
     module.eval()
     return variants, trainer.global_step
+
+
+class TrainedAndAdapted(L.LightningModule):
+    """Answers each row with the model that knows its puzzle: rows of the tasks the model trained on with the
+    trained model as it was, rows of the adapted tasks (puzzle ids from `first_new_id` on) with the adapted
+    one, so adapting to new tasks never changes the answers to known ones. Its test step returns what the
+    ReasoningModule's does (what ARCEvaluation reads)."""
+
+    def __init__(self, trained, adapted, first_new_id: int):
+        super().__init__()
+        self.trained, self.adapted, self.first_new_id = trained, adapted, first_new_id
+
+    def test_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> dict[str, torch.Tensor]:
+        new = batch["puzzle_identifiers"] >= self.first_new_id
+        merged: dict[str, torch.Tensor] = {}
+        for module, rows in ((self.trained, ~new), (self.adapted, new)):
+            if not rows.any():
+                continue
+            module.check_token_range(batch)
+            run = module.run_to_halt({key: value[rows] for key, value in batch.items()})
+            for key, value in (("predictions", run.rows.predictions), ("q_halt", run.rows.q_halt),
+                               ("steps", run.rows.steps), ("exact_by_segment", run.exact_by_segment)):
+                if key not in merged:
+                    merged[key] = value.new_zeros((len(new), *value.shape[1:]))
+                merged[key][rows] = value
+        return merged
+
+    def predict_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> dict[str, torch.Tensor]:
+        return self.test_step(batch, batch_idx)
+
+
+def adapted_alongside(module, tasks: list[ARCTask], canvas: int, settings: AdaptSettings, precision: str,
+                      progress: bool):
+    """`adapt` on a copy of `module`: (a module answering trained tasks as before and the new ones adapted,
+    the new tasks' variants, the steps taken)."""
+    adapted = copy.deepcopy(module)
+    variants, steps = adapt(adapted, tasks, canvas, settings, precision, progress)
+    if module.net.input.puzzle_emb is None:  # no ids to tell the tasks apart: the adapted model answers all
+        return adapted, variants, steps
+    return TrainedAndAdapted(module, adapted, int(variants.puzzle_id.min())).eval(), variants, steps

@@ -23,7 +23,7 @@ from hrm.data.augment import Translation, Variants, augmentation_table
 from hrm.data.grids import VOCAB_SIZE
 from hrm.errors import CheckpointError, UserError
 from hrm.evaluation.callback import ARCEvaluation
-from hrm.predict.adapt import AdaptSettings, adapt
+from hrm.predict.adapt import AdaptSettings, adapted_alongside
 from hrm.runs import read_info
 from hrm.utils.validation import check_arguments
 
@@ -101,8 +101,8 @@ def trained_variants(tasks: list[ARCTask], table: PuzzleTable | None) -> dict[st
     return found
 
 
-def input_variants(tasks: list[ARCTask], known: dict[str, VariantArrays], extra: int | None, table_rows: int,
-                   num_aug: int, seed: int) -> Variants:
+def input_variants(tasks: list[ARCTask], known: dict[str, VariantArrays], extra: int | None, num_aug: int,
+                   seed: int) -> Variants:
     """The variants each task's test inputs are shown under: its known ones (trained or adapted) where it has
     them, else new augmentations under id 0 (the row no training sample uses); identity first, then up to
     `extra` more (None: all of them)."""
@@ -118,7 +118,7 @@ def input_variants(tasks: list[ARCTask], known: dict[str, VariantArrays], extra:
                     dihedral=np.concatenate([d[:n] for (d, _, _), n in zip(parts, count)]),
                     colour_perm=np.concatenate([p[:n] for (_, p, _), n in zip(parts, count)]),
                     first=np.cumsum(count) - count, count=count,
-                    puzzle_id=np.concatenate([i[:n] for (_, _, i), n in zip(parts, count)]), table_rows=table_rows)
+                    puzzle_id=np.concatenate([i[:n] for (_, _, i), n in zip(parts, count)]))
 
 
 class ARCPredictionData(L.LightningDataModule):
@@ -165,18 +165,19 @@ def predict_arc(module, checkpoint: dict, ckpt: str, tasks: list[ARCTask], folde
     known = trained_variants(tasks, table)
     new = [task for task in tasks if task.id not in known]
     said = f"{origin}; {len(known)} of {len(tasks)} tasks given are among them"
+    answering = module
     if new and adapt_settings is not None:
-        adapted, steps = adapt(module, new, canvas, adapt_settings, precision, progress)
+        answering, adapted, steps = adapted_alongside(module, new, canvas, adapt_settings, precision, progress)
         known.update(by_task(new, adapted))
         said += f"; adapted to the {len(new)} new to it ({steps} steps on their demonstrations)"
     elif new:
         said += f"; new to it (predicted without a puzzle embedding): {len(new)}"
     num_aug, seed = (table.num_aug, table.seed) if table else (UNSEEN_NUM_AUG, UNSEEN_SEED)
-    variants = input_variants(tasks, known, extra, max(1, module.net.config.num_puzzle_identifiers), num_aug, seed)
+    variants = input_variants(tasks, known, extra, num_aug, seed)
     data = ARCPredictionData(tasks, variants, canvas, batch_size)
     trainer = L.Trainer(accelerator="cpu", devices=1, precision=precision, logger=False, enable_checkpointing=False,
                         enable_progress_bar=progress, enable_model_summary=False,
                         callbacks=[ARCEvaluation(str(folder), pictures=pictures, variants_setting="variants",
                                                  shown_dir=str(out))])
-    trainer.test(module, datamodule=data, verbose=False)
+    trainer.test(answering, datamodule=data, verbose=False)
     return said

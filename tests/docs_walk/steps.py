@@ -135,7 +135,7 @@ STEPS: dict[str, Step] = {
              says=r"(?s)maze \(input\).*written: experiments/predict/input-2/predictions.csv"),
     "python -m hrm.predict ckpt=checkpoints/arc_tiny/last.ckpt input=data/examples/arc adapt=true":
         Step(short="python -m hrm.predict ckpt=checkpoints/arc_tiny/last.ckpt input=data/examples/arc adapt=true "
-                   "adapt_steps=4", says=r"adapted to the 1 new to it \(4 steps"),
+                   "adapt_steps=4", says=r"adapted to the \d+ new to it \(4 steps"),
     "python -m hrm.submit ckpt=experiments/shared/arc_tiny tasks=data/examples/arc "
     "out=experiments/submission/submission.json budget_s=120":
         Step(short="python -m hrm.submit ckpt=experiments/shared/arc_tiny tasks=data/examples/arc "
