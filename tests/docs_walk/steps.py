@@ -144,7 +144,7 @@ STEPS: dict[str, Step] = {
     "python -m hrm.hub save checkpoints/arc_tiny/last.ckpt experiments/shared/arc_tiny":
         Step(says=r"saved experiments/shared/arc_tiny/"),
     "python -m hrm.predict ckpt=experiments/shared/arc_tiny input=data/examples/arc":
-        Step(says=r"(?s)trained on \d+ tasks of arc-agi-1.*written: experiments/predict/arc-2/"),
+        Step(says=r"(?s)trained on \d+ tasks of arc-agi-1.*written: experiments/predict/arc-\d+/"),
     "python -m hrm.bench adapt": Step(short="python -m hrm.bench adapt --tasks 2 --steps 2 --variants 1",
                                       says=r"record experiments/bench/adapt.json"),
     "python -m hrm.bench learn --task sudoku6 --budget 300":
