@@ -139,7 +139,7 @@ STEPS: dict[str, Step] = {
     "python -m hrm.submit ckpt=experiments/shared/arc_tiny tasks=data/examples/arc "
     "out=experiments/submission/submission.json budget_s=120":
         Step(short="python -m hrm.submit ckpt=experiments/shared/arc_tiny tasks=data/examples/arc "
-                   "out=experiments/submission/submission.json budget_s=30",
+                   "out=experiments/submission/submission.json budget_s=30 adapt_steps=4",
              says=r"done: experiments/submission/submission.json complete"),
     "python -m hrm.hub save checkpoints/arc_tiny/last.ckpt experiments/shared/arc_tiny":
         Step(says=r"saved experiments/shared/arc_tiny/"),
