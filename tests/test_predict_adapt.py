@@ -14,8 +14,9 @@ import torch
 
 from hrm import load_model
 from hrm.data.arc_tasks import ARCTask
+from hrm.data.augment import Variants
 from hrm.predict.__main__ import main as predict
-from hrm.predict.adapt import AdaptSettings, Demonstrations, adapt, new_variants
+from hrm.predict.adapt import AdaptSettings, Demonstrations, adapt, with_new_ids
 from hrm.training import run
 from hrm.utils.compose import compose_train_config
 from tests.conftest import TINY
@@ -50,7 +51,8 @@ def test_adapting_learns_new_rows_from_the_demonstrations_and_leaves_the_trained
     trained = module.net.input.puzzle_emb.weight.detach().clone()
     tasks = new_tasks()
     first = trained.shape[0]
-    before = demonstration_loss(module, tasks, new_variants(tasks, SETTINGS, 0, has_table=False))  # row 0, untrained
+    unadapted = with_new_ids(Variants.build(tasks, SETTINGS.num_aug, SETTINGS.seed), 0, has_table=False)
+    before = demonstration_loss(module, tasks, unadapted)  # every sample on row 0, untrained
     variants, steps = adapt(module, tasks, 10, SETTINGS, "32-true", progress=False)
     table = module.net.input.puzzle_emb.weight.detach()
     assert steps == SETTINGS.steps and table.shape[0] == first + len(variants.task)

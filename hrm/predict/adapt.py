@@ -21,7 +21,7 @@ from torch.utils.data import DataLoader, RandomSampler
 
 from hrm.data.arc import ARCDataset
 from hrm.data.arc_tasks import ARCTask
-from hrm.data.augment import Translation, Variants, augmentation_table
+from hrm.data.augment import Translation, Variants
 
 
 @dataclasses.dataclass
@@ -55,15 +55,11 @@ def add_puzzle_rows(module, rows: int) -> int:
     return first
 
 
-def new_variants(tasks: list[ARCTask], settings: AdaptSettings, first_id: int, has_table: bool) -> Variants:
-    """Every task's identity and `num_aug` augmentations, each with a new puzzle id from `first_id` on."""
-    tables = [augmentation_table(task, settings.num_aug, settings.seed) for task in tasks]
-    count = np.array([len(d) for d, _ in tables], dtype=np.int64)
-    ids = first_id + np.arange(int(count.sum()), dtype=np.int64) if has_table else np.zeros(int(count.sum()), np.int64)
-    return Variants(task=np.repeat(np.arange(len(tasks), dtype=np.int32), count),
-                    dihedral=np.concatenate([d for d, _ in tables]), colour_perm=np.concatenate([p for _, p in tables]),
-                    first=np.cumsum(count) - count, count=count, puzzle_id=ids,
-                    table_rows=(first_id + int(count.sum())) if has_table else None)
+def with_new_ids(variants: Variants, first_id: int, has_table: bool) -> Variants:
+    """`variants` with puzzle ids `first_id`, `first_id + 1`, ... (all 0 without a puzzle table)."""
+    count = len(variants.task)
+    ids = first_id + np.arange(count, dtype=np.int64) if has_table else np.zeros(count, np.int64)
+    return dataclasses.replace(variants, puzzle_id=ids, table_rows=first_id + count if has_table else None)
 
 
 class Demonstrations(L.LightningDataModule):
@@ -91,9 +87,8 @@ def adapt(module, tasks: list[ARCTask], canvas: int, settings: AdaptSettings, pr
     and the steps taken."""
     tasks = [without_test_outputs(task) for task in tasks]
     has_table = module.net.input.puzzle_emb is not None
-    rows = sum(len(augmentation_table(task, settings.num_aug, settings.seed)[0]) for task in tasks)
-    first_id = add_puzzle_rows(module, rows)
-    variants = new_variants(tasks, settings, first_id, has_table)
+    variants = Variants.build(tasks, settings.num_aug, settings.seed)  # each task's augmentations, once
+    variants = with_new_ids(variants, add_puzzle_rows(module, len(variants.task)), has_table)
     # A short run of its own: warm up over a tenth of it and decay to a tenth of the rate; no EMA (an
     # average over 0.999 would keep the weights where they started).
     optimizer = dict(module.optimizer_config)

@@ -81,13 +81,14 @@ def trained_table(checkpoint: dict, ckpt: str) -> tuple[PuzzleTable | None, str]
 VariantArrays = tuple[np.ndarray, np.ndarray, np.ndarray]  # dihedral [n], colour_perm [n, 10], puzzle_id [n]
 
 
+def arrays(variants: Variants, rows: slice) -> VariantArrays:
+    return variants.dihedral[rows], variants.colour_perm[rows], variants.puzzle_id[rows]
+
+
 def by_task(tasks: list[ARCTask], variants: Variants) -> dict[str, VariantArrays]:
     """Each task's variants in `variants` (whose task t is tasks[t]), by task id."""
-    found = {}
-    for t, task in enumerate(tasks):
-        rows = slice(int(variants.first[t]), int(variants.first[t] + variants.count[t]))
-        found[task.id] = (variants.dihedral[rows], variants.colour_perm[rows], variants.puzzle_id[rows])
-    return found
+    return {task.id: arrays(variants, slice(int(variants.first[t]), int(variants.first[t] + variants.count[t])))
+            for t, task in enumerate(tasks)}
 
 
 def trained_variants(tasks: list[ARCTask], table: PuzzleTable | None) -> dict[str, VariantArrays]:
@@ -96,8 +97,7 @@ def trained_variants(tasks: list[ARCTask], table: PuzzleTable | None) -> dict[st
     for task in tasks:
         rows = table.variants_of(task) if table else None
         if rows is not None:
-            found[task.id] = (table.variants.dihedral[rows], table.variants.colour_perm[rows],
-                              table.variants.puzzle_id[rows])
+            found[task.id] = arrays(table.variants, rows)
     return found
 
 
