@@ -113,6 +113,17 @@ def test_an_existing_output_is_kept_unless_replacing_it_is_asked_for(sudoku_run,
     assert sorted(p.name for p in out.iterdir()) == ["predictions.csv"]
 
 
+def test_the_halting_confidence_decides_where_a_puzzle_stops(sudoku_run, tmp_path, capsys):
+    ckpt = sudoku_run / "checkpoints" / "sudoku6" / "last.ckpt"
+    for confidence, segments in (("0", 1), ("1", 2)):  # any head is 0 sure; none 1 sure: debug=tiny's 2 segments
+        out = tmp_path / confidence
+        assert predict([f"ckpt={ckpt}", f"input={SUDOKU_4}", f"out={out}", "halting=true",
+                        f"halting_confidence={confidence}"]) == 0
+        assert int(rows(out / "predictions.csv")[0]["segments"]) == segments
+    assert predict([f"ckpt={ckpt}", f"input={SUDOKU_4}", "halting_confidence=1.5"]) == 2
+    assert "halting_confidence=1.5: must be between 0 and 1" in capsys.readouterr().err
+
+
 def test_a_puzzle_the_model_was_not_built_for_is_one_line(sudoku_run, tmp_path, capsys):
     ckpt = sudoku_run / "checkpoints" / "sudoku6" / "last.ckpt"
     nine = "." * 81

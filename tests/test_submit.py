@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -37,11 +38,40 @@ def model_and_tasks(tmp_path_factory):
     return folder, root / "challenges.json", challenges
 
 
-def submit(folder: Path, challenges: Path, out: Path, budget: int) -> subprocess.CompletedProcess:
+@pytest.fixture(scope="module")
+def installed_from_wheel(tmp_path_factory) -> Path:
+    """The project as Kaggle gets it: built into a wheel, installed from a folder of wheels with no index.
+    The dependencies come from this environment, as they come from the notebook's image or their own wheels.
+    It is built from a copy of the sources, so that building leaves nothing in the checkout."""
+    root = tmp_path_factory.mktemp("wheelhouse")
+    source = root / "source"
+    shutil.copytree(ROOT / "hrm", source / "hrm", ignore=shutil.ignore_patterns("__pycache__"))
+    for name in ("pyproject.toml", "README.md"):
+        shutil.copy(ROOT / name, source / name)
+    pip = [sys.executable, "-m", "pip", "--disable-pip-version-check", "--no-input"]
+    for step in ([*pip, "wheel", "--no-deps", "--no-build-isolation", "--no-index", str(source), "-w", "wheels"],
+                 [*pip, "install", "--no-deps", "--no-index", "--find-links", "wheels", "--target", "site",
+                  "hrm-lightning"]):
+        done = subprocess.run(step, cwd=root, capture_output=True, text=True, timeout=300)
+        assert done.returncode == 0, done.stderr[-2000:]
+    site = root / "site"
+    where = subprocess.run([sys.executable, "-c", "import hrm.submit; print(hrm.submit.__file__)"], cwd=root,
+                           env=dict(os.environ, PYTHONPATH=str(site)), capture_output=True, text=True, timeout=120)
+    assert Path(where.stdout.strip()).is_relative_to(site), where.stdout + where.stderr  # not the checkout's
+    return site
+
+
+def submit(folder: Path, challenges: Path, out: Path, budget: int, site: Path | None = None,
+           ) -> subprocess.CompletedProcess:
+    """`python -m hrm.submit` with the network off; from `site` (an installed wheel) when given, run outside
+    the checkout so that nothing of it is on the path, else from the checkout."""
     env = dict(os.environ, HF_HUB_OFFLINE="1", WANDB_MODE="disabled", HF_HOME=str(out.parent / "hf"))
+    if site is not None:
+        env["PYTHONPATH"] = str(site)
     # adapt_steps: adapting stops at 20 steps, well inside its share of the minute (the suite's time)
     return subprocess.run([sys.executable, "-m", "hrm.submit", f"ckpt={folder}", f"tasks={challenges}",
-                           f"out={out}", f"budget_s={budget}", "adapt_steps=20"], cwd=ROOT, env=env,
+                           f"out={out}", f"budget_s={budget}", "adapt_steps=20"],
+                          cwd=ROOT if site is None else out.parent, env=env,
                           capture_output=True, text=True, timeout=budget + 120)
 
 
@@ -56,10 +86,11 @@ def assert_complete(out: Path, challenges: dict) -> None:
                 assert all(0 <= cell <= 9 for row in attempt for cell in row)
 
 
-def test_three_tasks_offline_in_a_minute_adapting_to_the_new_one(model_and_tasks, tmp_path):
+def test_three_tasks_offline_in_a_minute_adapting_to_the_new_one(model_and_tasks, installed_from_wheel, tmp_path):
+    """Kaggle's path end to end: the project installed from its wheel, a saved model folder, no network."""
     folder, challenges, tasks = model_and_tasks
     out = tmp_path / "submission.json"
-    done = submit(folder, challenges, out, 60)
+    done = submit(folder, challenges, out, 60, site=installed_from_wheel)
     assert done.returncode == 0, done.stderr[-2000:]
     assert_complete(out, tasks)
     log = (tmp_path / "submission.log").read_text()

@@ -7,8 +7,11 @@ through the real Lightning Trainer until
 `--budget` seconds of training have passed (Lightning's `max_time`; compiling counts, data generation and
 evaluation do not; the experiments' cosine learning rate decays over that budget), and evaluates the
 test set: every row runs k = 1..halt_max_steps segments ("exact after k"), and once more
-stopping where its halting head says so ("ACT"). Exact means solved by the task's rule (Sudoku: a valid
-grid keeping the givens). One table, also written as the record experiments/bench/learn_<task>.json.
+stopping where its halting head says so ("ACT", at the experiment's `act.eval_halt_confidence`). Exact means
+solved by the task's rule (Sudoku: a valid grid keeping the givens). One table, also written as the record
+experiments/bench/learn_<task>.json; and the halting curve, learn_<task>_halting.json: for each model and
+each halting confidence in HALT_CONFIDENCES, the exact accuracy and the segments used if every row stopped
+once its head is that sure.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ import torch
 
 from hrm.bench.record import add_out_argument, report
 from hrm.console import silence_expected_warnings
+from hrm.evaluation.halting import SegmentCurve, confident_stops
 from hrm.training import bind_model_to_data, count_parameters
 from hrm.utils.compose import compose_train_config
 
@@ -37,6 +41,7 @@ EXPERIMENTS = {
 }
 TASKS = tuple(EXPERIMENTS)
 MODELS = ("hrm", "trm", "transformer")
+HALT_CONFIDENCES = (0.5, 0.7, 0.8, 0.9, 0.95, 0.99)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -49,24 +54,32 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def evaluate(module, loader, precision: str) -> dict:
-    """Exact accuracy after each number of segments, and with ACT halting (its mean segments too)."""
+    """Exact accuracy after each number of segments, with ACT halting as the model is configured (its mean
+    segments too), and the halting curve over HALT_CONFIDENCES."""
     autocast = torch.autocast("cpu", torch.bfloat16) if precision.startswith("bf16") else torch.autocast("cpu", enabled=False)
-    by_segment, act_exact, act_steps = [], [], []
+    by_segment, q_halt, act_exact, act_steps = [], [], [], []
     fixed, halting = module.act_config, dataclasses.replace(module.act_config, eval_halting=True)
     module.eval()
     with torch.no_grad(), autocast:
         for batch in loader:
             module.act_config = fixed
-            by_segment.append(module.run_to_halt(batch).exact_by_segment.float())
+            run = module.run_to_halt(batch)
+            by_segment.append(run.exact_by_segment)
+            q_halt.append(run.q_halt_by_segment.float())
             module.act_config = halting
             rows = module.run_to_halt(batch).rows
             act_exact.append(rows.exact.float())
             act_steps.append(rows.steps.float())
     module.act_config = fixed
-    return {"exact_after_segments": [round(float(v), 4) for v in torch.cat(by_segment).mean(0)],
+    correct, q_halt = torch.cat(by_segment).numpy(), torch.cat(q_halt).numpy()
+    curve = [SegmentCurve(correct, confident_stops(q_halt, p)) for p in HALT_CONFIDENCES]
+    return {"exact_after_segments": [round(float(v), 4) for v in correct.mean(0)],
             "exact_act": round(float(torch.cat(act_exact).mean()), 4),
             "mean_segments_act": round(float(torch.cat(act_steps).mean()), 2),
-            "test_puzzles": int(sum(len(b) for b in act_exact))}
+            "halting_curve": [(p, round(c.halted_accuracy, 4), round(c.mean_segments, 2))
+                              for p, c in zip(HALT_CONFIDENCES, curve)],
+            "eval_halt_confidence": fixed.eval_halt_confidence,
+            "test_puzzles": len(correct)}
 
 
 def train_one(task: str, model: str, budget: float, seed: int, overrides: list[str], root: Path) -> dict:
@@ -99,7 +112,21 @@ def record_rows(rows: list[dict]) -> list[dict]:
              "samples/s": r["samples_per_s"],
              **{f"exact after {k}": (r["exact_after_segments"][k - 1] if k <= len(r["exact_after_segments"]) else None)
                 for k in range(1, segments + 1)},
-             "ACT exact": r["exact_act"], "ACT mean segments": r["mean_segments_act"]} for r in rows]
+             "ACT exact": r["exact_act"], "ACT mean segments": r["mean_segments_act"],
+             "ACT halting confidence": r["eval_halt_confidence"] or "training rule"} for r in rows]
+
+
+def halting_rows(rows: list[dict]) -> list[dict]:
+    """The halting curve: per model and confidence, exact accuracy, the share of segments used, and the
+    points lost against running every segment."""
+    table = []
+    for r in rows:
+        segments, every = len(r["exact_after_segments"]), r["exact_after_segments"][-1]
+        for confidence, exact, mean_segments in r["halting_curve"]:
+            table.append({"model": r["model"], "halting confidence": confidence, "exact": exact,
+                          "mean segments": mean_segments, "share of segments": round(mean_segments / segments, 3),
+                          "points below all segments": round(100 * (every - exact), 1)})
+    return table
 
 
 def run(args: argparse.Namespace) -> int:
@@ -115,4 +142,8 @@ def run(args: argparse.Namespace) -> int:
     note = (f"Held-out exact accuracy over {rows[0]['test_puzzles']} puzzles after each number of segments, and "
             f"stopping where the halting head says (ACT); seed {args.seed}.")
     report(args.out, f"learn_{args.task}", title, record_rows(rows), note)
+    report(args.out, f"learn_{args.task}_halting", f"Halting: {args.task}, exact accuracy against segments used",
+           halting_rows(rows), f"Each row: every test puzzle stops at the first segment where the halting head's "
+           f"sigmoid(q_halt) reaches the confidence (else at the last); {rows[0]['test_puzzles']} puzzles; "
+           f"the models of {title.lower()}.")
     return 0

@@ -21,6 +21,15 @@ from hrm.evaluation.pictures import save_png
 from hrm.utils.io import atomic_write_text
 
 
+def confident_stops(q_halt: np.ndarray, confidence: float) -> np.ndarray:
+    """[samples] the first segment (1..max_segments) where the halting head is `confidence` sure, i.e.
+    sigmoid(q_halt) >= confidence, else the last. `q_halt`: logits [samples, max_segments]."""
+    q_halt = np.asarray(q_halt, dtype=np.float64)
+    sure = 1.0 / (1.0 + np.exp(-q_halt)) >= confidence
+    sure[:, -1] = True
+    return sure.argmax(axis=1) + 1
+
+
 @dataclass
 class SegmentCurve:
     correct: np.ndarray  # bool [num_samples, max_segments]: exactly right after segment s (column s-1)

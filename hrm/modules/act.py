@@ -27,10 +27,15 @@ class ACTConfig:
     # output (`halting_outputs`: TRM) runs so whatever this says.
     no_continue: bool = False
     eval_halting: bool = False  # at evaluation, stop each row when its Q head says halt
+    # How sure the Q head must be, at evaluation, to stop a row: stop once sigmoid(q_halt) reaches it. The
+    # head is trained to predict whether the current answer is exact; at its training rule (None: halt logit
+    # above 0, or above the continue logit) a head trained on a short budget stops rows it is unsure of and
+    # gives their answers away. `hrm.bench learn` reports exact accuracy against segments for several values.
+    eval_halt_confidence: float | None = None
 
     def __post_init__(self):
         at_least(self, 1, "halt_max_steps")
-        between(self, 0, 1, "halt_exploration_prob")
+        between(self, 0, 1, "halt_exploration_prob", "eval_halt_confidence")
 
 
 @dataclass
@@ -91,6 +96,14 @@ def wants_to_halt(q_halt: torch.Tensor, q_continue: torch.Tensor | None, config:
     """The Q head's decision: halt when halting is worth more than continuing (halt logit only: when q_halt > 0)."""
     halt_only = config.no_continue or q_continue is None
     return q_halt > (torch.zeros_like(q_halt) if halt_only else q_continue)
+
+
+def stops_at_evaluation(q_halt: torch.Tensor, q_continue: torch.Tensor | None, config: ACTConfig) -> torch.Tensor:
+    """Where an evaluated row stops (with `eval_halting`): once the Q head is `eval_halt_confidence` sure its
+    answer is exact, or by the training rule when that is None."""
+    if config.eval_halt_confidence is None:
+        return wants_to_halt(q_halt, q_continue, config)
+    return torch.sigmoid(q_halt.float()) >= config.eval_halt_confidence
 
 
 def act_segment(
@@ -177,6 +190,7 @@ class HaltedRun:
     loss: SegmentLoss
     rows: RowOutputs
     exact_by_segment: torch.Tensor
+    q_halt_by_segment: torch.Tensor  # [B, segments] halting logits: where other halting rules would stop
 
 
 def segment_loss(carry: ACTCarry, out: SegmentOutput, token_loss, solved=None) -> tuple[SegmentLoss, RowOutputs]:

@@ -29,7 +29,7 @@ from hrm.modules.act import (
     act_segment,
     initial_act_carry,
     segment_loss,
-    wants_to_halt,
+    stops_at_evaluation,
 )
 from hrm.modules.losses import IGNORE_LABEL, token_loss_fn
 from hrm.optim import (
@@ -189,14 +189,14 @@ class ReasoningModule(L.LightningModule):
             loss, rows = segment_loss(carry, out, self.token_loss, self._solved)
             stop = carry.halted.clone()  # True on the last segment
             if self.act_config.eval_halting:
-                stop |= wants_to_halt(out.q_halt, out.q_continue, self.act_config)
+                stop |= stops_at_evaluation(out.q_halt, out.q_continue, self.act_config)
             segments.append(rows)
             stops.append(stop)
         by_segment = RowOutputs.stack(segments)
         stop_segment = torch.stack(stops, dim=1).int().argmax(dim=1)  # each row's first stop
         rows = by_segment.at(stop_segment)
         rows.valid = (batch["labels"] != IGNORE_LABEL).any(-1)
-        return HaltedRun(loss=loss, rows=rows, exact_by_segment=by_segment.exact)
+        return HaltedRun(loss=loss, rows=rows, exact_by_segment=by_segment.exact, q_halt_by_segment=by_segment.q_halt)
 
     def _eval_step(self, stage: str, batch: dict[str, torch.Tensor]) -> HaltedRun:
         self.check_token_range(batch)

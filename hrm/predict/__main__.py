@@ -13,7 +13,7 @@ Runs a trained token-grid model (HRM, TRM, transformer) on puzzles of your own:
 Settings (key=value; see PredictSettings): out (default experiments/predict/<input name>, a new folder
 each run), kind (auto | arc | sudoku | maze), variants (ARC: augmented variants beside identity per test
 input; null: as the model trained), halting (stop where the halting head says; null: as the model
-evaluates), batch_size, pictures, progress, force (replace an existing out folder); ARC tasks the model
+evaluates), halting_confidence (how sure the halting head must be to stop; null: as the model evaluates), batch_size, pictures, progress, force (replace an existing out folder); ARC tasks the model
 never trained on: adapt=true fine-tunes on their demonstrations first (adapt_steps, adapt_seconds,
 adapt_num_aug, adapt_batch_size). Every file is written into a temporary folder that takes the name `out`
 only once complete.
@@ -51,6 +51,7 @@ class PredictSettings:
     kind: str = "auto"  # auto | arc | sudoku | maze
     variants: Optional[int] = None  # ARC: augmented variants beside identity per test input (None: as trained)
     halting: Optional[bool] = None  # stop each puzzle where the halting head says (None: as the model evaluates)
+    halting_confidence: Optional[float] = None  # stop once the head is this sure (None: as the model evaluates)
     batch_size: int = 64
     pictures: int = 16  # ARC: tasks drawn
     progress: bool = True
@@ -71,6 +72,8 @@ def parse_settings(argv: list[str]) -> PredictSettings:
         value, least = getattr(settings, name), 0 if name in ("pictures", "variants", "adapt_num_aug") else 1
         if value is not None and value < least:
             raise UserError(f"{name}={value}: must be at least {least}")
+    if settings.halting_confidence is not None and not 0 <= settings.halting_confidence <= 1:
+        raise UserError(f"halting_confidence={settings.halting_confidence}: must be between 0 and 1")
     if settings.adapt_seconds is not None and not settings.adapt_seconds > 0:
         raise UserError(f"adapt_seconds={settings.adapt_seconds}: must be more than 0")
     return settings
@@ -99,6 +102,8 @@ def load(settings: PredictSettings):
                         "models (HRM, TRM, transformer)")
     if settings.halting is not None:
         module.act_config = replace(module.act_config, eval_halting=settings.halting)
+    if settings.halting_confidence is not None:
+        module.act_config = replace(module.act_config, eval_halt_confidence=settings.halting_confidence)
     return checkpoint, module
 
 

@@ -45,8 +45,15 @@ def fresh_copy(target: Path) -> Path:
         if source.is_file():
             (target / name).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(source, target / name)  # mtimes kept: make sees .venv as up to date
-    if (ROOT / ".venv" / ".installed").is_file():
+    stamp = ROOT / ".venv" / ".installed"
+    if stamp.is_file():
         (target / ".venv").symlink_to(ROOT / ".venv")
+        # make must not rebuild the shared .venv from the clone (when it is older than pyproject.toml): its
+        # editable install would then point into the clone, which is deleted after the walk
+        for name in ("pyproject.toml", "requirements.lock", "requirements-extras.lock"):
+            before = stamp.stat().st_mtime - 1
+            if (target / name).stat().st_mtime > before:
+                os.utime(target / name, (before, before))
     return target
 
 

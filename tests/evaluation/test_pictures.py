@@ -7,7 +7,7 @@ import pytest
 from PIL import Image
 
 from hrm.data.arc_tasks import ARCTask, load_arc_tasks
-from hrm.evaluation.halting import SegmentCurve
+from hrm.evaluation.halting import SegmentCurve, confident_stops
 from hrm.evaluation.pictures import CELL, PALETTE, TILE, contact_sheet, grid_image, render_all, render_task
 from hrm.evaluation.scoring import truths_from_tasks
 
@@ -103,3 +103,13 @@ def test_segment_curve_table_and_plot(tmp_path):
     assert image.size == (640, 420)
     with pytest.raises(ValueError):
         SegmentCurve(correct, halted_at=np.array([0, 1, 2, 3]))  # segments count from 1
+
+
+def test_confident_stops_are_the_first_segment_the_head_is_that_sure_of_else_the_last():
+    q_halt = np.array([[3.0, 3.0, 3.0],    # sigmoid 0.95 from the first segment
+                       [0.0, 1.0, 2.5],    # 0.5, 0.73, 0.92
+                       [-2.0, -2.0, -2.0]])  # never sure: the last
+    assert confident_stops(q_halt, 0.5).tolist() == [1, 1, 3]
+    assert confident_stops(q_halt, 0.7).tolist() == [1, 2, 3]
+    assert confident_stops(q_halt, 0.9).tolist() == [1, 3, 3]
+    assert confident_stops(q_halt, 0.99).tolist() == [3, 3, 3]

@@ -41,6 +41,20 @@ def test_evaluation_halting_lets_the_q_head_stop_rows_early():
     assert result.steps.tolist() == [5, 5, 5, 5]
 
 
+def test_a_halting_confidence_stops_only_rows_the_q_head_is_that_sure_of():
+    # halt logit 1.0: sigmoid 0.73, above the training rule's 0.5 (and the continue logit), below 0.9
+    assert module_with_q_bias(1.0, 0.0, eval_halting=True).run_to_halt(batch_of()).rows.steps.tolist() == [1] * 4
+    sure = module_with_q_bias(1.0, 0.0, eval_halting=True, eval_halt_confidence=0.9).run_to_halt(batch_of())
+    assert sure.rows.steps.tolist() == [5] * 4
+    assert torch.allclose(sure.q_halt_by_segment, torch.full((4, 5), 1.0))
+    # the confidence replaces the continue comparison: halting 0.73 sure beats a continue logit of 3
+    assert module_with_q_bias(1.0, 3.0, eval_halting=True).run_to_halt(batch_of()).rows.steps.tolist() == [5] * 4
+    lenient = module_with_q_bias(1.0, 3.0, eval_halting=True, eval_halt_confidence=0.7).run_to_halt(batch_of())
+    assert lenient.rows.steps.tolist() == [1] * 4
+    with pytest.raises(UserError, match="eval_halt_confidence"):
+        module_with_q_bias(1.0, 0.0, eval_halt_confidence=1.5)
+
+
 def test_puzzle_embeddings_get_their_own_sign_sgd_inside_one_optimizer():
     module = ReasoningModule(net=NET, optimizer={**OPTIMIZER, "lr": 1e-3, "warmup_steps": 0, "puzzle_emb_lr": 0.5,
                                                   "puzzle_emb_weight_decay": 0.0})
