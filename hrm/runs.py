@@ -38,7 +38,7 @@ NOT_IDENTITY = (
     "callbacks.last", "callbacks.best", "callbacks.every_5_epochs", "callbacks.arc_evaluation",
     "callbacks.reconstruction_grid", "callbacks.export",
     "data.num_workers", "data.eval_batch_size", "data.val_num_aug", "data.test_num_aug", "data.data_dir",
-    "model.act.eval_halting", "model.compile",
+    "model.act.eval_halting", "model.act.eval_halt_confidence", "model.compile",
 )
 MOST_SHOWN = 4  # differing settings named in the "new run" line
 

@@ -37,6 +37,7 @@ from hrm.utils.distributed import cluster_plugins, give_ddp_children_this_job, i
 from hrm.utils.files import read_metrics
 from hrm.utils.experiments import debug_gaps, swapped_model
 from hrm.utils.io import atomic_write_json, atomic_write_text, remove_stale_temporaries
+from hrm.utils.mps import mps_fallbacks
 from hrm.utils.parameters import parameter_counts
 
 def build(section: DictConfig, group: str, **kwargs: Any) -> Any:
@@ -187,6 +188,8 @@ def run(cfg: DictConfig) -> dict[str, float]:
             " top of its own".format(*swap))
     for gap in debug_gaps():
         say(gap)
+    for fallback in mps_fallbacks(cfg):
+        say(fallback)
     settings = identity_settings(cfg)
     choice = choose_ckpt_dir(Path(cfg.paths.ckpt_dir), settings)  # the run these settings make
     if not cfg.train and not read_info(choice.ckpt_dir):  # evaluation makes no run: the experiment's checkpoints

@@ -6,6 +6,7 @@ import torch
 import torch.nn.functional as F
 
 from hrm.errors import UserError
+from hrm.utils.mps import widest_float
 
 IGNORE_LABEL = -100
 
@@ -22,9 +23,11 @@ def log_stablemax(x: torch.Tensor, dim: int = -1) -> torch.Tensor:
     return torch.log(s / s.sum(dim=dim, keepdim=True))
 
 
-def stablemax_cross_entropy(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-    """Per-token loss [..., seq]; 0 where the label is ignored. Float64, as in HRM: tiny tensors, exact sums."""
-    logprobs = log_stablemax(logits.to(torch.float64), dim=-1)
+def stablemax_cross_entropy(logits: torch.Tensor, labels: torch.Tensor, dtype: torch.dtype | None = None,
+                            ) -> torch.Tensor:
+    """Per-token loss [..., seq]; 0 where the label is ignored. Float64 as in HRM (tiny tensors, exact sums),
+    float32 on MPS, which has no float64; `dtype` chooses."""
+    logprobs = log_stablemax(logits.to(dtype or widest_float(logits.device)), dim=-1)
     valid = labels != IGNORE_LABEL
     picked = torch.gather(logprobs, -1, torch.where(valid, labels, 0).unsqueeze(-1)).squeeze(-1)
     return -torch.where(valid, picked, 0).to(torch.float32)

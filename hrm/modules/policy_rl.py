@@ -42,6 +42,7 @@ from hrm.errors import CheckpointError, TrainingDiverged
 from hrm.modules.policy import PolicyModule
 from hrm.registry import check_module_arguments
 from hrm.utils.checkpoints import check_compatible, read_checkpoint
+from hrm.utils.mps import widest_float
 from hrm.utils.validation import at_least, between, build_config, one_of, positive
 
 log = logging.getLogger(__name__)
@@ -166,7 +167,7 @@ class PolicyRLModule(PolicyModule):
         generator = torch.Generator().manual_seed(int(np.random.SeedSequence(seeds).generate_state(1)[0]))
         with torch.no_grad():
             episodes = play(seeds, steps, self.choose(generator))
-        returns = self._finite("reward", episodes.returns(self.rl.gamma)).to(self.device)
+        returns = self._finite("reward", episodes.returns(self.rl.gamma)).to(self.device, widest_float(self.device))
 
         # Every decision flattened [episodes, steps] -> [episodes * steps], as the returns.
         ids, segments = episodes.tensors["ids"].flatten(0, 1), episodes.tensors["segments"].flatten()

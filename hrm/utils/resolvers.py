@@ -57,6 +57,10 @@ def multirun_job_subdir() -> str:
 def register_resolvers() -> None:
     if not OmegaConf.has_resolver("cpu_precision"):
         OmegaConf.register_new_resolver("cpu_precision", cpu_precision)
+    if not OmegaConf.has_resolver("mps_precision"):
+        from hrm.utils.mps import mps_precision
+
+        OmegaConf.register_new_resolver("mps_precision", mps_precision)
     if not OmegaConf.has_resolver("cwd"):  # where the command ran (runs never chdir: hydra.job.chdir=false)
         OmegaConf.register_new_resolver("cwd", os.getcwd)
     if not OmegaConf.has_resolver("multirun_job_subdir"):
