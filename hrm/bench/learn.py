@@ -38,6 +38,7 @@ EXPERIMENTS = {
     "sudoku6": {"hrm": "sudoku6", "trm": "sudoku6_trm", "transformer": "sudoku6_transformer"},
     "sudoku9": {"hrm": "sudoku9", "trm": "sudoku9_trm", "transformer": "sudoku9_transformer"},
     "maze": {"hrm": "maze", "trm": "maze_trm", "transformer": "maze_transformer"},
+    "sudoku_hard": {"hrm": "sudoku_hard", "trm": "sudoku_hard_trm", "transformer": "sudoku_hard_transformer"},
 }
 TASKS = tuple(EXPERIMENTS)
 MODELS = ("hrm", "trm", "transformer")

@@ -1,12 +1,18 @@
-"""HRM training throughput (samples/s) for hrm_arc, and its model-FLOP utilisation (MFU).
+"""Training throughput of the token-grid models, against what this machine's arithmetic allows.
 
-MFU = the FLOP/s the training step achieves / the matmul FLOP/s this machine reaches in the step's
-compute dtype (bf16 where the CPU has bf16 units, else fp32), both measured in the same run. A step's
-FLOPs are counted by torch's FlopCounterMode over one real step: all H/L cycles (the no-grad ones too),
-the extra forward for the Q-continue target, and the backward. The step itself runs through the real
-Lightning Trainer on real ARC-AGI-1 data. Attention over the 901-token sequence (head_dim 32) is about a
-third of the FLOPs and most of the time on a CPU: its softmax costs one exponential per 128 FLOPs, so it
-runs far below the matmul rate.
+    python -m hrm.bench step                       # every model in MODELS
+    python -m hrm.bench step --models hrm_arc --compile
+
+First, in the same run, the machine's rates: a 2048^3 matmul in fp32 and in bf16 (best of five), and the
+CPU attention kernel (scaled_dot_product_attention, forward and backward) at hrm_arc's shape. Then, for
+each model, training steps through the real Lightning Trainer at the precision `trainer=cpu` picks here
+(`${cpu_precision:}`: bf16-mixed where the CPU has bf16 units), on batches of random tokens of the task's
+vocabulary and length (a training step's cost does not depend on which tokens they are): at its
+experiment's batch (at most `--max-batch`) and at powers of two up to `--max-batch`, keeping the batch
+that gives the most samples/s. A step's FLOPs are counted by torch's FlopCounterMode over one real step
+(every H/L cycle, the no-grad ones too, the extra forward for the Q-continue target, the backward);
+utilisation = achieved FLOP/s / the better of the two matmul rates. One table, also written as the record
+experiments/bench/step.json (step_compile.json with --compile).
 """
 
 from __future__ import annotations
@@ -14,56 +20,75 @@ from __future__ import annotations
 import argparse
 import time
 from pathlib import Path
+from types import SimpleNamespace
 
 import hydra
 import lightning as L
 import torch
+import torch.nn.functional as F
+from torch.utils.data import DataLoader
 from torch.utils.flop_counter import FlopCounterMode, sdpa_backward_flop_count, sdpa_flop_count
 
-from hrm.bench.record import add_out_argument, save_record
-from hrm.data.arc import ARCDataModule
+from hrm.bench.record import add_out_argument, report
 from hrm.models.layers import compile_levels
 from hrm.modules.act import act_segment, initial_act_carry, segment_loss
-from hrm.modules.reasoning import ReasoningModule
 from hrm.training import bind_model_to_data, count_parameters
 from hrm.utils.compose import compose_train_config
 from hrm.utils.resolvers import cpu_precision
 
+# Each model: the experiment that trains it (configs/experiment/<name>.yaml).
+MODELS = {
+    "hrm_arc": "arc_full",  # the ARC recipe's HRM, 900 tokens
+    "hrm_paper": "paper/hrm_arc1",  # the paper's HRM
+    "sudoku9_hrm": "sudoku9",
+    "sudoku9_trm": "sudoku9_trm",
+    "arc_tiny": "arc_tiny",  # make train's model
+}
+PUZZLE_IDS = 1000  # puzzle-embedding rows for the ARC models: the table's size does not change a step's cost
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--batch-size", type=int, default=4)
-    parser.add_argument("--steps", type=int, default=8, help="timed training steps")
-    parser.add_argument("--warmup", type=int, default=3, help="untimed steps first")
-    parser.add_argument("--precision", default=None, help="Lightning precision (default: the CPU default)")
+    parser.add_argument("--models", default=",".join(MODELS), help="comma-separated, of " + ", ".join(MODELS))
+    parser.add_argument("--steps", type=int, default=3, help="timed training steps per batch size")
+    parser.add_argument("--warmup", type=int, default=1, help="untimed steps first (compiling happens in them)")
+    parser.add_argument("--max-batch", type=int, default=32, help="largest batch tried")
+    parser.add_argument("--precision", default=None, help="Lightning precision (default: what trainer=cpu picks)")
+    parser.add_argument("--compile", action="store_true", help="torch.compile the H and L stacks (model.compile)")
     add_out_argument(parser, "step")
-    parser.add_argument("--compile", action="store_true", help="torch.compile the H and L stacks")
 
 
-def matmul_rate(dtype: torch.dtype = torch.bfloat16, size: int = 2048, repeats: int = 10) -> float:
-    """Best-of-5 FLOP/s of a square matmul: the machine's practical peak for this dtype."""
-    a, b = torch.randn(size, size, dtype=dtype), torch.randn(size, size, dtype=dtype)
-    a @ b
+# --- the machine ---------------------------------------------------------------------------------------
+def best_seconds(call, repeats: int, tries: int = 5) -> float:
+    call()
     best = float("inf")
-    for _ in range(5):
+    for _ in range(tries):
         start = time.perf_counter()
         for _ in range(repeats):
-            a @ b
-        best = min(best, time.perf_counter() - start)
-    return 2 * size**3 * repeats / best
+            call()
+        best = min(best, (time.perf_counter() - start) / repeats)
+    return best
 
 
-class StepTimer(L.Callback):
-    def __init__(self, warmup: int):
-        self.warmup, self.start, self.end = warmup, None, None
-
-    def on_train_batch_start(self, trainer, *args) -> None:
-        if trainer.global_step == self.warmup:
-            self.start = time.perf_counter()
-
-    def on_train_end(self, trainer, *args) -> None:
-        self.end = time.perf_counter()
+def matmul_rate(dtype: torch.dtype, size: int = 2048) -> float:
+    """FLOP/s of a square matmul in `dtype`: the machine's practical peak for it."""
+    a, b = torch.randn(size, size, dtype=dtype), torch.randn(size, size, dtype=dtype)
+    return 2 * size**3 / best_seconds(lambda: a @ b, repeats=4)
 
 
+def attention_rates(dtype: torch.dtype, batch: int = 4, heads: int = 8, seq: int = 900, head_dim: int = 32,
+                    ) -> tuple[float, float]:
+    """(forward, backward) FLOP/s of the attention kernel at hrm_arc's shape (non-causal, as the models use it)."""
+    q, k, v = (torch.randn(batch, heads, seq, head_dim, dtype=dtype, requires_grad=True) for _ in range(3))
+    out = F.scaled_dot_product_attention(q, k, v)
+    grad = torch.randn_like(out)
+    forward = best_seconds(lambda: F.scaled_dot_product_attention(q, k, v), repeats=2, tries=3)
+    both = best_seconds(lambda: torch.autograd.grad(F.scaled_dot_product_attention(q, k, v), (q, k, v), grad),
+                        repeats=2, tries=3)
+    flops = sdpa_flop_count(q.shape, k.shape, v.shape)
+    return flops / forward, sdpa_backward_flop_count(grad.shape, q.shape, k.shape, v.shape) / (both - forward)
+
+
+# --- a model's step ------------------------------------------------------------------------------------
 # torch's FLOP counter knows the CUDA attention kernels but not the CPU flash kernel: count it the same way.
 def _cpu_attention(query, key, value, *args, out_shape=None, **kwargs) -> int:
     return sdpa_flop_count(query, key, value)
@@ -79,63 +104,109 @@ CPU_ATTENTION_FLOPS = {
 }
 
 
-def step_flops(module: ReasoningModule, batch: dict[str, torch.Tensor], autocast: bool) -> tuple[int, int]:
-    """(all FLOPs of one training step, the attention part of them)."""
+def step_flops(module, batch: dict[str, torch.Tensor], autocast: bool) -> int:
+    """The FLOPs of one training step (one ACT segment and its backward), counted eagerly."""
     carry = initial_act_carry(module.net, batch)
     counter = FlopCounterMode(display=False, custom_mapping=CPU_ATTENTION_FLOPS)
     with counter, torch.autocast("cpu", dtype=torch.bfloat16, enabled=autocast):
         new_carry, out = act_segment(module.net, carry, batch, module.act_config, True, module._generator)
         segment_loss(new_carry, out, module.token_loss)[0].total.backward()
     module.zero_grad(set_to_none=True)
-    counts = counter.get_flop_counts()["Global"]
-    attention = sum(n for op, n in counts.items() if "attention" in str(op))
-    return counter.get_total_flops(), attention
+    return counter.get_total_flops()
+
+
+def random_batches(task: SimpleNamespace, batch_size: int, count: int, seed: int = 0) -> list[dict]:
+    g = torch.Generator().manual_seed(seed)
+    rows = batch_size * count
+    inputs = torch.randint(1, task.vocab_size, (rows, task.seq_len), generator=g)
+    ids = torch.randint(1, max(task.num_puzzle_identifiers, 2), (rows,), generator=g) \
+        if task.num_puzzle_identifiers else torch.zeros(rows, dtype=torch.long)
+    return [{"inputs": i, "labels": torch.randint(1, task.vocab_size, (task.seq_len,), generator=g),
+             "puzzle_identifiers": p} for i, p in zip(inputs, ids)]
+
+
+class StepTimer(L.Callback):
+    def __init__(self, warmup: int):
+        self.warmup, self.start, self.end = warmup, None, None
+
+    def on_train_batch_start(self, trainer, *args) -> None:
+        if trainer.global_step == self.warmup:
+            self.start = time.perf_counter()
+
+    def on_train_end(self, trainer, *args) -> None:
+        self.end = time.perf_counter()
+
+
+def build(experiment: str) -> tuple[object, SimpleNamespace, int]:
+    """(the model as its experiment configures it, its task's sizes, the experiment's batch size)."""
+    cfg = compose_train_config([f"experiment={experiment}", "model.compile=false"], root=Path("experiments/bench"))
+    data = hydra.utils.instantiate(cfg.data)  # its sizes only: nothing is loaded or generated before setup
+    task = SimpleNamespace(vocab_size=data.vocab_size, seq_len=data.seq_len,
+                           num_puzzle_identifiers=PUZZLE_IDS if cfg.model.net.get("puzzle_emb") else 0)
+    bind_model_to_data(cfg.model, task)
+    return hydra.utils.instantiate(cfg.model), task, int(cfg.data.batch_size)
+
+
+def seconds_per_step(module, task: SimpleNamespace, batch_size: int, args, precision: str) -> float:
+    timer = StepTimer(args.warmup)
+    trainer = L.Trainer(accelerator="cpu", devices=1, precision=precision, max_steps=args.warmup + args.steps,
+                        logger=False, enable_checkpointing=False, enable_progress_bar=False,
+                        enable_model_summary=False, limit_val_batches=0, callbacks=[timer])
+    loader = DataLoader(random_batches(task, batch_size, args.warmup + args.steps), batch_size=batch_size)
+    trainer.fit(module, train_dataloaders=loader)
+    return (timer.end - timer.start) / args.steps
+
+
+def measure(name: str, args, precision: str, peak: float) -> dict:
+    module, task, configured = build(MODELS[name])
+    one = DataLoader(random_batches(task, 1, 1), batch_size=1).__iter__().__next__()
+    flops_per_sample = step_flops(module, one, precision.startswith("bf16"))  # counted eagerly, before compiling
+    if args.compile:
+        compile_levels(module.net)  # what model.compile=true does
+    configured = min(configured, args.max_batch)
+    tried = {}
+
+    def timed(batch_size: int) -> float:
+        tried[batch_size] = batch_size / seconds_per_step(module, task, batch_size, args, precision)
+        print(f"{name}: batch {batch_size}: {tried[batch_size]:.2f} samples/s", flush=True)
+        return tried[batch_size]
+
+    timed(configured)
+    for batch_size in (2**k for k in range(args.max_batch.bit_length())):
+        if batch_size > args.max_batch:
+            break
+        rate = tried.get(batch_size) or timed(batch_size)
+        if len(tried) > 2 and rate < 0.95 * max(tried.values()):
+            break  # past the best: larger batches only take longer here
+    best = max(tried, key=tried.get)
+    row = {"model": name, "parameters": count_parameters(module)[1], "tokens": task.seq_len}
+    for label, batch_size in (("configured", configured), ("best", best)):
+        achieved = flops_per_sample * tried[batch_size]
+        row |= {f"{label} batch": batch_size, f"{label} samples/s": round(tried[batch_size], 2),
+                f"{label} GFLOP/s": round(achieved / 1e9, 1), f"{label} utilisation (%)": round(100 * achieved / peak, 1)}
+    return row
 
 
 def run(args: argparse.Namespace) -> int:
+    names = [m.strip() for m in args.models.split(",") if m.strip()]
+    unknown = [m for m in names if m not in MODELS]
+    if unknown:
+        raise SystemExit(f"error: --models: {', '.join(unknown)} not among {', '.join(MODELS)}")
     precision = args.precision or cpu_precision()
+    fp32, bf16 = matmul_rate(torch.float32), matmul_rate(torch.bfloat16)
+    dtype = torch.bfloat16 if precision.startswith("bf16") else torch.float32
+    attention = attention_rates(dtype)
+    peak = max(fp32, bf16)
+    print(f"matmul 2048^3: fp32 {fp32 / 1e9:.0f} GFLOP/s, bf16 {bf16 / 1e9:.0f} GFLOP/s; attention ({dtype}, "
+          f"hrm_arc's shape): forward {attention[0] / 1e9:.0f}, backward {attention[1] / 1e9:.0f} GFLOP/s", flush=True)
     L.seed_everything(0, workers=True)
-    data = ARCDataModule(source="arc-agi-1", num_aug=8, canvas=30, batch_size=args.batch_size)
-    data.setup("fit")
-    # experiment=arc_full's model: hrm_arc as configs/model/hrm_arc.yaml states it (compiled only with --compile)
-    model_cfg = compose_train_config(["experiment=arc_full", "model.optimizer.warmup_steps=10", "model.compile=false"],
-                                     root=Path("experiments/bench")).model
-    bind_model_to_data(model_cfg, data)
-    module = hydra.utils.instantiate(model_cfg)
-
-    batch = next(iter(data.train_dataloader()))
-    flops, attention_flops = step_flops(module, batch, autocast=precision.startswith("bf16"))  # counted eagerly
-    if args.compile:
-        compile_levels(module.net)  # what `model.compile=true` does; compiling happens in the warm-up steps
-
-    timer = StepTimer(args.warmup)
-    trainer = L.Trainer(
-        accelerator="cpu", devices=1, precision=precision, max_steps=args.warmup + args.steps,
-        logger=False, enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False,
-        limit_val_batches=0, callbacks=[timer],
-    )
-    trainer.fit(module, datamodule=data)
-    seconds = (timer.end - timer.start) / args.steps
-
-    # The peak of the dtype the step computes in: bf16 where the CPU has bf16 units (the default picks it
-    # there), else fp32 (bf16 is then emulated, hundreds of times slower than fp32).
-    compute = torch.bfloat16 if precision.startswith("bf16") else torch.float32
-    peak = matmul_rate(compute)
-    achieved = flops / seconds
-    print(f"HRM training step, hrm_arc ({count_parameters(module)[1]:,} parameters), batch {args.batch_size}, "
-          f"sequence {data.seq_len}, precision {precision}, compiled: {args.compile}, {torch.get_num_threads()} threads")
-    print(f"  step time           {seconds * 1000:9.1f} ms")
-    print(f"  throughput          {args.batch_size / seconds:9.2f} samples/s")
-    print(f"  FLOPs per step      {flops / 1e9:9.1f} GFLOP (counted; {100 * attention_flops / flops:.0f}% in attention)")
-    print(f"  achieved            {achieved / 1e9:9.1f} GFLOP/s")
-    dtype = "bf16" if compute == torch.bfloat16 else "fp32"
-    print(f"  {dtype} matmul peak    {peak / 1e9:9.1f} GFLOP/s (2048^3, measured now)")
-    print(f"  MFU                 {100 * achieved / peak:9.1f} %")
-    rows = [{"step": "compiled" if args.compile else "eager", "batch": args.batch_size, "precision": precision,
-             "step time (ms)": round(seconds * 1000, 1), "samples/s": round(args.batch_size / seconds, 2),
-             "GFLOP per step": round(flops / 1e9, 1), "achieved GFLOP/s": round(achieved / 1e9, 1),
-             f"{dtype} matmul peak GFLOP/s": round(peak / 1e9, 1), "MFU (%)": round(100 * achieved / peak, 1)}]
+    rows = [measure(name, args, precision, peak) for name in names]
+    note = (f"Precision {precision}{', compiled' if args.compile else ''}; {torch.get_num_threads()} threads. "
+            f"This machine, measured in the same run: matmul (2048^3) fp32 {fp32 / 1e9:.0f} and bf16 {bf16 / 1e9:.0f} "
+            f"GFLOP/s; the attention kernel ({str(dtype).removeprefix('torch.')}, 4 x 8 heads x 900 tokens x 32) "
+            f"forward {attention[0] / 1e9:.0f} and backward {attention[1] / 1e9:.0f} GFLOP/s. Utilisation: "
+            f"achieved FLOP/s over the better matmul rate ({peak / 1e9:.0f} GFLOP/s). Batches at most "
+            f"{args.max_batch}; random tokens of each task's vocabulary and length.")
     name = "step_compile" if args.compile else "step"
-    path = save_record(args.out, name, f"HRM training step (hrm_arc, sequence {data.seq_len})", rows)
-    print(f"  record              {path}")
+    report(args.out, name, "Training throughput against this machine's matmul rate", rows, note)
     return 0

@@ -19,6 +19,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 
 from hrm.data import maze, sudoku
+from hrm.data.sudoku_hard import generate_many_hard, rating_distribution
 from hrm.data.sampling import ResumableSampling
 from hrm.errors import UserError
 from hrm.modules.losses import IGNORE_LABEL
@@ -178,15 +179,22 @@ class GridPuzzleDataModule(ResumableSampling, L.LightningDataModule):
 
 
 class SudokuDataModule(GridPuzzleDataModule):
-    """n x n Sudoku (4, 6 or 9) with `blanks` blanks and a unique solution, or Sudoku-Extreme's CSVs."""
+    """n x n Sudoku (4, 6 or 9) with `blanks` blanks and a unique solution; or, with `min_rating`, hard 9x9
+    ones (minimal puzzles the search needs at least that many guesses for: hrm/data/sudoku_hard.py); or
+    Sudoku-Extreme's CSVs."""
 
-    def __init__(self, size: int = 9, blanks: int = 41, num_train: int = 10000, num_val: int | None = 1000,
+    def __init__(self, size: int = 9, blanks: int | None = 41, num_train: int = 10000, num_val: int | None = 1000,
                  num_test: int | None = 1000, variants: int = 100, train_csv: str | None = None,
                  test_csv: str | None = None, seed: int = 0, batch_size: int = 128,
                  eval_batch_size: int | None = None, num_workers: int = 0, data_dir: str | None = None,
-                 shared_puzzle_id: bool = False):
+                 shared_puzzle_id: bool = False, min_rating: int | None = None):
         if size not in sudoku.BOXES:
             raise UserError(f"data.size={size}: a generated Sudoku is {', '.join(map(str, sorted(sudoku.BOXES)))} wide")
+        if min_rating is not None and (size != 9 or blanks is not None or min_rating < 0):
+            raise UserError(f"data.min_rating={min_rating}: hard Sudoku are 9x9 minimal puzzles rated at least 0;"
+                            " set data.size=9 and data.blanks=null (a minimal puzzle has as many as it has)")
+        if min_rating is None and blanks is None:
+            raise UserError("data.blanks=null: give the blanks, or data.min_rating for hard minimal puzzles")
         if (train_csv is None) != (test_csv is None):
             raise UserError("data: give both data.train_csv and data.test_csv (Sudoku-Extreme), or neither")
         every_row(train_csv, num_val=num_val, num_test=num_test)
@@ -194,13 +202,17 @@ class SudokuDataModule(GridPuzzleDataModule):
             raise UserError(f"data.size={size}: Sudoku-Extreme's CSVs hold 9x9 puzzles")
         super().__init__(num_train, num_val, num_test, seed, batch_size, eval_batch_size, num_workers,
                          data_dir, variants, shared_puzzle_id)
-        self.size, self.blanks = size, blanks
+        self.size, self.blanks, self.min_rating = size, blanks, min_rating
         self.train_csv, self.test_csv = train_csv, test_csv
         self.vocab_size, self.seq_len = sudoku.vocab_size(size), size * size
 
     def build(self, split: str, count: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
         if self.train_csv is not None:
             puzzles, answers = sudoku.read_sudoku_csv(self.train_csv if split == "train" else self.test_csv, count)
+        elif self.min_rating is not None:
+            puzzles, answers, ratings = generate_many_hard(count, self.min_rating, seed)
+            log.info("hard Sudoku, %s: %d puzzles, ratings (guesses) %s, givens median %d", split, count,
+                     rating_distribution(ratings), int(np.median((puzzles > 0).sum((1, 2)))))
         else:
             puzzles, answers = sudoku.generate_many(self.size, self.blanks, count, seed)
         return (np.stack([sudoku.to_tokens(p) for p in puzzles]), np.stack([sudoku.to_tokens(a) for a in answers]))
@@ -208,6 +220,8 @@ class SudokuDataModule(GridPuzzleDataModule):
     def cache_name(self, split: str, count: int, seed: int) -> str | None:
         if self.train_csv is not None:
             return None  # the CSV is the cache
+        if self.min_rating is not None:
+            return f"sudoku/{self.size}x{self.size}-minimal-rated{self.min_rating}-{count}-seed{seed}.npz"
         return f"sudoku/{self.size}x{self.size}-{self.blanks}blanks-{count}-seed{seed}.npz"
 
     def augment(self, inputs, labels, rng):

@@ -42,9 +42,11 @@ def from_tokens(tokens: np.ndarray, n: int) -> np.ndarray:
 
 
 # --- solving -----------------------------------------------------------------------------------------
-def solutions(puzzle: np.ndarray, limit: int = 2) -> list[np.ndarray]:
+def solutions(puzzle: np.ndarray, limit: int = 2, guesses: list[int] | None = None) -> list[np.ndarray]:
     """Up to `limit` solutions, by depth-first search on the blank with the fewest candidates (with
-    bitmasks per row, column and box). `len(solutions(p)) == 1` means the solution is unique."""
+    bitmasks per row, column and box). `len(solutions(p)) == 1` means the solution is unique. `guesses`, a
+    one-element list, is increased by each guess the search makes: each cell it fills while that cell still
+    had two or more candidates (a puzzle that only ever has a cell with one candidate needs none)."""
     n = puzzle.shape[0]
     rows_per_box, cols_per_box = box_shape(n)
     grid = [int(v) for v in puzzle.reshape(-1)]
@@ -76,6 +78,8 @@ def solutions(puzzle: np.ndarray, limit: int = 2) -> list[np.ndarray]:
                     break
         if best_count == 0:
             return
+        if guesses is not None and best_count > 1:
+            guesses[0] += 1
         rest = [c for c in open_cells if c != best]
         r, c, b = best // n, best % n, box_of[best]
         for digit in range(1, n + 1):

@@ -50,6 +50,7 @@ log = logging.getLogger(__name__)
 # What an RL checkpoint takes over from the imitation checkpoint it starts from.
 INHERITED = ("net", "tokenizer", "max_tokens", "vocab_limit", "act")
 BASELINES = ("value", "batch", "none")
+ALGORITHMS = ("reinforce", "ppo")
 VALUE_HEAD = "value_head."
 ROLLOUT_KEYS = ("mean_reward", *(f"frac_{action}" for action in ACTIONS))
 FIXED = ("teacher", "oracle", "optimal")  # the RL module's own tensors: not in an imitation checkpoint, not needed to decide
@@ -57,6 +58,12 @@ FIXED = ("teacher", "oracle", "optimal")  # the RL module's own tensors: not in 
 
 @dataclass
 class RLConfig:
+    # reinforce: one update per rollout. ppo: `ppo_epochs` updates per rollout, each on the probability ratio
+    # to the policy that played, clipped to 1 +- `ppo_clip` (PPO's clipped surrogate): more learning per
+    # rollout, which is the slow part, without stepping far from the policy that gathered it.
+    algorithm: str = "reinforce"
+    ppo_epochs: int = 4
+    ppo_clip: float = 0.2
     gamma: float = 0.9  # discount of the reward-to-go (0: each decision's own reward, as in the original agent)
     entropy_coef: float = 0.01  # entropy bonus
     baseline: str = "batch"  # batch: the batch's mean return at each step; value: a learned value of the state
@@ -70,6 +77,18 @@ class RLConfig:
         at_least(self, 0, "entropy_coef", "value_coef")
         positive(self, "temperature")
         one_of(self, "baseline", BASELINES)
+        one_of(self, "algorithm", ALGORITHMS)
+        at_least(self, 1, "ppo_epochs")
+        between(self, 0, 1, "ppo_clip")
+
+
+def clipped_surrogate_loss(log_probs: torch.Tensor, played: torch.Tensor, advantages: torch.Tensor, clip: float,
+                           ) -> torch.Tensor:
+    """PPO's policy loss: the probability ratio to the policy that played times the advantage, the ratio
+    clipped to 1 +- clip where that lowers the objective, so no decision pulls the policy further once it moved
+    that far its way."""
+    ratio = (log_probs - played).exp()
+    return -torch.minimum(ratio * advantages, ratio.clamp(1 - clip, 1 + clip) * advantages).mean()
 
 
 def newest_match(pattern: str) -> str:
@@ -108,6 +127,7 @@ class PolicyRLModule(PolicyModule):
                                               torch.nn.Linear(hidden, 1)) if self.rl.baseline == "value" else None
         self.save_hyperparameters({**self.hparams, "init_from": init_from, "rl": dict(rl or {})})
         self.init_from = init_from
+        self.automatic_optimization = self.rl.algorithm == "reinforce"  # PPO steps several times a rollout
         self.imitation: dict[str, float] = {}  # the starting policy's figures, saved in the checkpoints
         # Mean episode reward and action shares of the greedy policy (val, test) and, on the test episodes, of
         # the policies that need no training: the teacher, the oracle (best next decision) and the planner's
@@ -172,26 +192,59 @@ class PolicyRLModule(PolicyModule):
         # Every decision flattened [episodes, steps] -> [episodes * steps], as the returns.
         ids, segments = episodes.tensors["ids"].flatten(0, 1), episodes.tensors["segments"].flatten()
         taken = episodes.action_ids().flatten().to(self.device)
-        logits, states = self.logits_at(ids, segments)
-        log_probs = (logits / self.rl.temperature).log_softmax(-1)  # the policy that played
         returns = returns.flatten()
-        value_loss = torch.zeros((), device=self.device)
-        if self.value_head is not None:
-            # It predicts returns standardised over the batch: the scale of the rewards never matters.
+        if self.value_head is not None:  # it predicts returns standardised over the batch: their scale never matters
             returns = (returns - returns.mean()) / (returns.std() + 1e-6)
-            values = self.value_head(states.float()).squeeze(-1).float()
-            value_loss = F.mse_loss(values, returns)
-            advantages = self.advantages(returns - values.detach(), len(seeds))
+        if self.automatic_optimization:  # REINFORCE: one update, its advantages from the same forward pass
+            loss, parts = self.rl_loss(ids, segments, taken, returns, len(seeds))
         else:
-            advantages = self.advantages(returns, len(seeds))
-        entropy = -(log_probs.exp() * log_probs).sum(-1).mean()
-        policy_loss = -(log_probs.gather(1, taken[:, None]).squeeze(1) * advantages).mean()
-        loss = self._finite("loss", policy_loss - self.rl.entropy_coef * entropy + self.rl.value_coef * value_loss)
+            with torch.no_grad():  # the policy that played, fixed for the rollout's updates
+                logits, states = self.logits_at(ids, segments)
+                played = self.action_log_probs(logits, taken)
+                advantages = self.rollout_advantages(returns, states, len(seeds))
+            optimizer, scheduler = self.optimizers(), self.lr_schedulers()
+            for _ in range(self.rl.ppo_epochs):
+                loss, parts = self.rl_loss(ids, segments, taken, returns, len(seeds), played, advantages)
+                optimizer.zero_grad()
+                self.manual_backward(loss)
+                optimizer.step()
+            scheduler.step()
 
-        self.log_dict({"train/loss": loss.detach(), "train/entropy": entropy.detach(),
-                       "train/value_loss": value_loss.detach(), "train/mean_reward": episodes.mean_reward()},
+        self.log_dict({"train/loss": loss.detach(), **parts, "train/mean_reward": episodes.mean_reward()},
                       on_step=True, prog_bar=True, batch_size=len(seeds))
         return loss
+
+    def action_log_probs(self, logits: torch.Tensor, taken: torch.Tensor) -> torch.Tensor:
+        """[N] log-probability of each action taken, under the sampling the play used."""
+        return (logits / self.rl.temperature).log_softmax(-1).gather(1, taken[:, None]).squeeze(1)
+
+    def rollout_advantages(self, returns: torch.Tensor, states: torch.Tensor, episodes: int) -> torch.Tensor:
+        """The advantages of a rollout's decisions: returns less the value head's values where it has one."""
+        if self.value_head is None:
+            return self.advantages(returns, episodes)
+        return self.advantages(returns - self.value_head(states.float()).squeeze(-1).float().detach(), episodes)
+
+    def rl_loss(self, ids: torch.Tensor, segments: torch.Tensor, taken: torch.Tensor, returns: torch.Tensor,
+                episodes: int, played: torch.Tensor | None = None, advantages: torch.Tensor | None = None,
+                ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """The loss of one update and its parts (detached). With `played` (the log-probabilities of the policy
+        that played) PPO's clipped surrogate on `advantages`, else REINFORCE's, advantages computed here."""
+        logits, states = self.logits_at(ids, segments)
+        log_probs = (logits / self.rl.temperature).log_softmax(-1)  # the policy being updated
+        value_loss = torch.zeros((), device=self.device)
+        if self.value_head is not None:
+            values = self.value_head(states.float()).squeeze(-1).float()
+            value_loss = F.mse_loss(values, returns)
+        if advantages is None:
+            advantages = self.rollout_advantages(returns, states, episodes)
+        chosen = log_probs.gather(1, taken[:, None]).squeeze(1)
+        if played is None:
+            policy_loss = -(chosen * advantages).mean()
+        else:
+            policy_loss = clipped_surrogate_loss(chosen, played, advantages, self.rl.ppo_clip)
+        entropy = -(log_probs.exp() * log_probs).sum(-1).mean()
+        loss = self._finite("loss", policy_loss - self.rl.entropy_coef * entropy + self.rl.value_coef * value_loss)
+        return loss, {"train/entropy": entropy.detach(), "train/value_loss": value_loss.detach()}
 
     def logits_at(self, ids: torch.Tensor, segments: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """([N, A] action logits with gradients, [N, hidden] detached states) of each row at the segment it

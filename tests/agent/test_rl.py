@@ -10,6 +10,7 @@ from hrm.agent.rollout import Choice, fixed_policy, play
 from hrm.agent.schema import ACTIONS
 from hrm.data.agent_episodes import TEST_SEEDS_START
 from hrm.errors import CheckpointError, TrainingDiverged
+from hrm.modules.policy_rl import clipped_surrogate_loss
 from hrm.training import run
 from hrm.utils.checkpoints import read_checkpoint
 from hrm.utils.compose import compose_train_config
@@ -50,6 +51,26 @@ def test_rl_raises_the_reward_above_the_imitation_policy_and_random(imitation, t
     # The RL checkpoint decides for an agent loop like an imitation one.
     policy = HRMPolicy.from_checkpoint(tmp_path / "checkpoints" / "agent_rl" / "last.ckpt")
     assert policy.decide(play([1], 1, fixed_policy("oracle", [1], 1)).states[0][0])["action"] == "web_search"
+
+
+def test_ppo_updates_each_rollout_several_times_and_raises_the_reward(imitation, tmp_path):
+    cfg = rl_config(tmp_path, imitation, "model.rl.algorithm=ppo", "model.rl.ppo_epochs=3", "trainer.max_steps=24",
+                    "model.optimizer.lr=1e-3", "test=true")
+    metrics = run(cfg)
+    assert metrics["trainer/global_step"] == 24  # 8 rollouts, 3 updates each
+    assert metrics["rl/mean_reward"] > 1.5 * metrics["rl/imitation_mean_reward"]
+
+
+def test_the_clipped_surrogate_stops_pulling_once_the_ratio_left_the_clip():
+    played = torch.log(torch.tensor([0.5, 0.5, 0.5, 0.5]))
+    log_probs = torch.log(torch.tensor([0.5, 0.7, 0.7, 0.3])).requires_grad_()
+    advantages = torch.tensor([2.0, 1.0, -1.0, -1.0])
+    loss = clipped_surrogate_loss(log_probs, played, advantages, clip=0.2)
+    (grad,) = torch.autograd.grad(loss, log_probs)
+    # ratio 1: pulled; 1.4 with a positive advantage: clipped, no pull; 1.4 with a negative one: pulled back;
+    # 0.6 with a negative advantage: clipped
+    assert grad[0] < 0 and grad[1] == 0 and grad[2] > 0 and grad[3] == 0
+    assert loss.item() == pytest.approx(-(2.0 + 1.2 - 1.4 - 0.8) / 4)
 
 
 def test_the_newest_imitation_checkpoint_is_found_and_a_missing_one_named(imitation, tmp_path):

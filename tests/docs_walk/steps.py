@@ -109,9 +109,9 @@ STEPS: dict[str, Step] = {
              says=r"record experiments/bench/compare.json"),
     "python -m hrm.bench vae": Step(short="python -m hrm.bench vae --repeats 1 debug=tiny",
                                     says=r"record experiments/bench/vae.json"),
-    "python -m hrm.bench step": Step(short="python -m hrm.bench step --steps 1 --warmup 1 --batch-size 1"),
+    "python -m hrm.bench step": Step(short="python -m hrm.bench step --models arc_tiny --steps 1 --max-batch 2"),
     "python -m hrm.bench step --compile":
-        Step(short="python -m hrm.bench step --compile --steps 1 --warmup 1 --batch-size 1"),
+        Step(short="python -m hrm.bench step --compile --models arc_tiny --steps 1 --max-batch 2"),
     "python -m hrm.bench results": Step(says=r"wrote docs/results.md from \d+ records in docs/results"),
     "python -m hrm.bench eval": Step(short="python -m hrm.bench eval --repeats 1 debug=tiny",
                                      says=r"record\s+experiments/bench/eval.json"),
