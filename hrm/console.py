@@ -26,6 +26,8 @@ EXPECTED_WARNINGS = (
     r"The dirpath has changed from",
     # hrm.predict's test-time adaptation trains on demonstrations only; there is nothing to validate on
     r"You defined a `validation_step` but have no `val_dataloader`",
+    # RL with PPO (manual optimization): a rollout's checkpoint is meant to hold the weights after its updates
+    r"Using ModelCheckpoint with manual optimization and every_n_train_steps",
 )
 # Libraries whose informational lines (devices, precision, seed, tips) a default run does not print.
 CHATTY_LOGGERS = ("lightning.pytorch", "lightning.fabric", "lightning")
