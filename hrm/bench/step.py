@@ -172,12 +172,14 @@ def measure(name: str, args, precision: str, peak: float) -> dict:
         return tried[batch_size]
 
     timed(configured)
+    rising = 0.0  # the best of the powers of two so far
     for batch_size in (2**k for k in range(args.max_batch.bit_length())):
         if batch_size > args.max_batch:
             break
         rate = tried.get(batch_size) or timed(batch_size)
-        if len(tried) > 2 and rate < 0.95 * max(tried.values()):
+        if rate < 0.95 * rising:
             break  # past the best: larger batches only take longer here
+        rising = max(rising, rate)
     best = max(tried, key=tried.get)
     row = {"model": name, "parameters": count_parameters(module)[1], "tokens": task.seq_len}
     for label, batch_size in (("configured", configured), ("best", best)):

@@ -37,6 +37,7 @@ STEPS: dict[str, Step] = {
     "python train.py": Step(says=FINISHED),  # make train ran it
     "python train.py trainer=gpu": GPU_REFUSED,
     "python train.py experiment=arc_full trainer=gpu": GPU_REFUSED,
+    "python train.py experiment=sudoku6 trainer=mps": Step(rc=2, says=r"(?m)^error: .*no Apple GPU"),  # no Mac here
     "python train.py experiment=arc_full trainer=gpu trainer.strategy=ddp trainer.devices=4": GPU_REFUSED,
     "python train.py seed=2 crash_at_step=150": Step(short="python train.py seed=2 crash_at_step=3 debug=tiny", rc=-9),
     "python train.py seed=2": Step(says=r"resuming from \S+last.ckpt \(step 2"),  # debug=tiny saves every 2
