@@ -59,18 +59,16 @@ def evaluate(module, loader, precision: str) -> dict:
     segments too), and the halting curve over HALT_CONFIDENCES."""
     autocast = torch.autocast("cpu", torch.bfloat16) if precision.startswith("bf16") else torch.autocast("cpu", enabled=False)
     by_segment, q_halt, act_exact, act_steps = [], [], [], []
-    fixed, halting = module.act_config, dataclasses.replace(module.act_config, eval_halting=True)
+    fixed = module.act_config
+    module.act_config = dataclasses.replace(fixed, eval_halting=True)  # every segment still runs: one pass gives all
     module.eval()
     with torch.no_grad(), autocast:
         for batch in loader:
-            module.act_config = fixed
             run = module.run_to_halt(batch)
             by_segment.append(run.exact_by_segment)
             q_halt.append(run.q_halt_by_segment.float())
-            module.act_config = halting
-            rows = module.run_to_halt(batch).rows
-            act_exact.append(rows.exact.float())
-            act_steps.append(rows.steps.float())
+            act_exact.append(run.rows.exact.float())
+            act_steps.append(run.rows.steps.float())
     module.act_config = fixed
     correct, q_halt = torch.cat(by_segment).numpy(), torch.cat(q_halt).numpy()
     curve = [SegmentCurve(correct, confident_stops(q_halt, p)) for p in HALT_CONFIDENCES]

@@ -201,7 +201,7 @@ class PolicyRLModule(PolicyModule):
             with torch.no_grad():  # the policy that played, fixed for the rollout's updates
                 logits, states = self.logits_at(ids, segments)
                 played = self.action_log_probs(logits, taken)
-                advantages = self.rollout_advantages(returns, states, len(seeds))
+                advantages = self.rollout_advantages(returns, self.values(states), len(seeds))
             optimizer, scheduler = self.optimizers(), self.lr_schedulers()
             for _ in range(self.rl.ppo_epochs):
                 loss, parts = self.rl_loss(ids, segments, taken, returns, len(seeds), played, advantages)
@@ -218,11 +218,13 @@ class PolicyRLModule(PolicyModule):
         """[N] log-probability of each action taken, under the sampling the play used."""
         return (logits / self.rl.temperature).log_softmax(-1).gather(1, taken[:, None]).squeeze(1)
 
-    def rollout_advantages(self, returns: torch.Tensor, states: torch.Tensor, episodes: int) -> torch.Tensor:
+    def values(self, states: torch.Tensor) -> torch.Tensor | None:
+        """[N] the value head's expected (standardised) return of each state; None without a value head."""
+        return None if self.value_head is None else self.value_head(states.float()).squeeze(-1).float()
+
+    def rollout_advantages(self, returns: torch.Tensor, values: torch.Tensor | None, episodes: int) -> torch.Tensor:
         """The advantages of a rollout's decisions: returns less the value head's values where it has one."""
-        if self.value_head is None:
-            return self.advantages(returns, episodes)
-        return self.advantages(returns - self.value_head(states.float()).squeeze(-1).float().detach(), episodes)
+        return self.advantages(returns if values is None else returns - values.detach(), episodes)
 
     def rl_loss(self, ids: torch.Tensor, segments: torch.Tensor, taken: torch.Tensor, returns: torch.Tensor,
                 episodes: int, played: torch.Tensor | None = None, advantages: torch.Tensor | None = None,
@@ -231,12 +233,10 @@ class PolicyRLModule(PolicyModule):
         that played) PPO's clipped surrogate on `advantages`, else REINFORCE's, advantages computed here."""
         logits, states = self.logits_at(ids, segments)
         log_probs = (logits / self.rl.temperature).log_softmax(-1)  # the policy being updated
-        value_loss = torch.zeros((), device=self.device)
-        if self.value_head is not None:
-            values = self.value_head(states.float()).squeeze(-1).float()
-            value_loss = F.mse_loss(values, returns)
+        values = self.values(states)
+        value_loss = torch.zeros((), device=self.device) if values is None else F.mse_loss(values, returns)
         if advantages is None:
-            advantages = self.rollout_advantages(returns, states, episodes)
+            advantages = self.rollout_advantages(returns, values, episodes)
         chosen = log_probs.gather(1, taken[:, None]).squeeze(1)
         if played is None:
             policy_loss = -(chosen * advantages).mean()
