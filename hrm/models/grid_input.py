@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from hrm.models.layers import ReasoningLevel, RotaryEmbedding, trunc_normal_
+from hrm.models.layers import CellOffsets, ReasoningLevel, RotaryEmbedding, trunc_normal_
 from hrm.utils.validation import InvalidSetting, at_least, at_most, one_of, positive
 
 POS_ENCODINGS = ("rope", "learned", "grid", "none")
@@ -41,6 +41,7 @@ class GridNetConfig:
     puzzle_emb_len: int = 1
     mixer: str = "attention"  # or "mlp": an MLP across the positions (TRM's Sudoku model), no attention
     attn_bias: bool = False  # a learned attention bias per head and pair of positions (small grids only)
+    relative_bias: bool = False  # a learned attention bias per head and (row, column) offset (square grids)
 
     def __post_init__(self):
         at_least(self, 1, "vocab_size", "seq_len", "hidden_size", "num_heads")
@@ -51,8 +52,11 @@ class GridNetConfig:
         one_of(self, "mixer", MIXERS)
         at_least(self, 1, "puzzle_emb_len")
         at_most(self, 1024, "puzzle_emb_len")
-        if self.mixer == "mlp" and self.attn_bias:
-            raise InvalidSetting("attn_bias", self.attn_bias, "has no attention to bias with mixer='mlp'")
+        for key in ("attn_bias", "relative_bias"):
+            if self.mixer == "mlp" and getattr(self, key):
+                raise InvalidSetting(key, True, "has no attention to bias with mixer='mlp'")
+        if self.relative_bias and math.isqrt(self.seq_len) ** 2 != self.seq_len:
+            raise InvalidSetting("relative_bias", True, f"needs a square grid, got seq_len {self.seq_len}")
         if self.hidden_size % self.num_heads:
             raise InvalidSetting("hidden_size", self.hidden_size, f"must be divisible by num_heads={self.num_heads}")
         if self.pos_encoding == "rope" and (self.hidden_size // self.num_heads) % 2:
@@ -141,8 +145,22 @@ def reasoning_level(config: GridNetConfig, num_layers: int) -> ReasoningLevel:
     positions = config.positions
     if config.attn_bias and positions > MAX_BIASED_POSITIONS:
         raise ValueError(f"attn_bias: {positions} positions would need {positions}^2 biases per head")
+    offsets = grid_offsets(math.isqrt(config.seq_len), config.prefix_len) if config.relative_bias else None
     return ReasoningLevel(num_layers, config.hidden_size, config.num_heads, config.expansion, config.norm_eps,
-                          positions if config.attn_bias else 0, positions if config.mixer == "mlp" else 0)
+                          positions if config.attn_bias else 0, positions if config.mixer == "mlp" else 0, offsets)
+
+
+def grid_offsets(side: int, prefix_len: int) -> CellOffsets:
+    """The (row, column) offsets of a side x side grid's cells, (2 side - 1)^2 of them, by Manhattan distance;
+    every pair with a prefix position shares one more offset, at distance 0."""
+    cells = torch.arange(side * side)
+    rows, cols = cells // side, cells % side
+    width = 2 * side - 1
+    index = torch.full((prefix_len + side * side,) * 2, width * width, dtype=torch.long)
+    index[prefix_len:, prefix_len:] = (rows[None, :] - rows[:, None] + side - 1) * width + (cols[None, :] - cols[:, None] + side - 1)
+    steps = (torch.arange(width) - (side - 1)).abs()
+    distance = torch.cat(((steps[:, None] + steps[None, :]).flatten(), torch.zeros(1, dtype=torch.long)))
+    return CellOffsets(index, distance)
 
 
 def forward_dtype(device: torch.device) -> torch.dtype:

@@ -8,6 +8,7 @@ RoPE, SwiGLU, and post-norm RMSNorm without a learnable scale.
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
@@ -15,6 +16,7 @@ from torch import nn
 
 SHORT_SEQUENCE = 160  # tokens; see Attention.forward
 ATTN_BIAS_GAIN = 10.0  # see Attention.__init__
+LOCAL_SLOPE = 2.0  # see Attention.__init__
 
 
 def _truncated_std(bound: float) -> float:
@@ -83,10 +85,19 @@ def apply_rotary(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch
     return (x * cos) + (_rotate_half(x) * sin)
 
 
+@dataclass(frozen=True)
+class CellOffsets:
+    """Which offset between two cells each pair of positions has (`index` [positions, positions], ids into
+    a table of offsets), and each offset's distance (`distance` [offsets], in steps)."""
+
+    index: torch.Tensor
+    distance: torch.Tensor
+
+
 class Attention(nn.Module):
     """Non-causal multi-head self-attention: every cell of a puzzle may look at every other."""
 
-    def __init__(self, hidden_size: int, num_heads: int, bias_positions: int = 0):
+    def __init__(self, hidden_size: int, num_heads: int, bias_positions: int = 0, offsets: CellOffsets | None = None):
         super().__init__()
         if hidden_size % num_heads:
             raise ValueError(f"hidden_size {hidden_size} is not divisible by num_heads {num_heads}")
@@ -100,6 +111,24 @@ class Attention(nn.Module):
         # so it is used times ATTN_BIAS_GAIN: 10x faster (9x9 Sudoku, 5 min: 57% exact at gain 1, 82% at 10,
         # 57% at 30).
         self.attn_bias = nn.Parameter(torch.zeros(num_heads, bias_positions, bias_positions)) if bias_positions else None
+        # A learned score bias per head and offset between cells (GridNetConfig.relative_bias), the same for
+        # every pair at that offset. A head can then read "the cell above" everywhere at once, which local
+        # rules (a maze's paths) need. The heads start at ranges from local to global (a bias of -slope x
+        # distance, slopes from LOCAL_SLOPE down to 0): a zero start left mazes unlearned, since no
+        # gradient favours one offset before the model already uses its neighbours.
+        self.relative_bias = None
+        if offsets is not None:
+            slopes = torch.linspace(LOCAL_SLOPE, 0.0, num_heads)
+            self.relative_bias = nn.Parameter(-slopes[:, None] * offsets.distance.float() / ATTN_BIAS_GAIN)
+            self.register_buffer("relative_index", offsets.index, persistent=False)
+
+    def score_bias(self) -> torch.Tensor | None:
+        """[heads, seq, seq] added to the attention scores, or None."""
+        bias = None if self.attn_bias is None else self.attn_bias
+        if self.relative_bias is not None:
+            relative = self.relative_bias[:, self.relative_index]
+            bias = relative if bias is None else bias + relative
+        return None if bias is None else ATTN_BIAS_GAIN * bias
 
     def forward(self, x: torch.Tensor, rope: tuple[torch.Tensor, torch.Tensor] | None) -> torch.Tensor:
         batch, seq, _ = x.shape
@@ -111,13 +140,14 @@ class Attention(nn.Module):
             # torch's CPU flash kernel is slow on short sequences (its backward above all): up to ~200
             # tokens plain matmuls and a softmax are 2-4x faster; beyond, flash wins (ARC's 900 tokens: 4x).
             scores = (q @ k.transpose(-2, -1)).float() * self.head_dim**-0.5
-            if self.attn_bias is not None:
-                scores = scores + ATTN_BIAS_GAIN * self.attn_bias.float()
+            bias = self.score_bias()
+            if bias is not None:
+                scores = scores + bias.float()
             weights = torch.softmax(scores, dim=-1)
             out = weights.to(v.dtype) @ v
         else:
-            bias = None if self.attn_bias is None else (ATTN_BIAS_GAIN * self.attn_bias).to(q.dtype)
-            out = F.scaled_dot_product_attention(q, k, v, attn_mask=bias)
+            bias = self.score_bias()
+            out = F.scaled_dot_product_attention(q, k, v, attn_mask=None if bias is None else bias.to(q.dtype))
         return self.o_proj(out.transpose(1, 2).reshape(batch, seq, -1))
 
 
@@ -160,10 +190,10 @@ class TransformerBlock(nn.Module):
     sub-layer mixes positions: attention, or (mixer="mlp", TRM's Sudoku variant) an MLP across them."""
 
     def __init__(self, hidden_size: int, num_heads: int, expansion: float, norm_eps: float = 1e-5,
-                 bias_positions: int = 0, mlp_positions: int = 0):
+                 bias_positions: int = 0, mlp_positions: int = 0, offsets: CellOffsets | None = None):
         super().__init__()
         self.mix = SequenceMLP(mlp_positions, expansion, norm_eps) if mlp_positions else None
-        self.attn = None if mlp_positions else Attention(hidden_size, num_heads, bias_positions)
+        self.attn = None if mlp_positions else Attention(hidden_size, num_heads, bias_positions, offsets)
         self.mlp = SwiGLU(hidden_size, expansion)
         self.norm_eps = norm_eps
 
@@ -188,10 +218,10 @@ class ReasoningLevel(nn.Module):
     """A stack of blocks applied to `state + injection`: HRM's additive input injection (TRM's too)."""
 
     def __init__(self, num_layers: int, hidden_size: int, num_heads: int, expansion: float, norm_eps: float = 1e-5,
-                 bias_positions: int = 0, mlp_positions: int = 0):
+                 bias_positions: int = 0, mlp_positions: int = 0, offsets: CellOffsets | None = None):
         super().__init__()
         self.layers = nn.ModuleList(
-            TransformerBlock(hidden_size, num_heads, expansion, norm_eps, bias_positions, mlp_positions)
+            TransformerBlock(hidden_size, num_heads, expansion, norm_eps, bias_positions, mlp_positions, offsets)
             for _ in range(num_layers)
         )
 
