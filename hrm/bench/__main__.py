@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import sys
 
-from hrm.bench import adapt, agent, compare, learn, results, rl, step, vae
+from hrm.bench import adapt, agent, compare, learn, memory, results, rl, step, vae
 from hrm.bench import eval as eval_bench
 from hrm.utils.cli import ArgumentParser, one_line_errors
 
 # results: docs/results.md from the benchmarks' records
 BENCHMARKS = {"step": step, "eval": eval_bench, "agent": agent, "vae": vae, "rl": rl, "compare": compare,
-              "learn": learn, "adapt": adapt, "results": results}
+              "learn": learn, "adapt": adapt, "memory": memory, "results": results}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -152,14 +152,16 @@ def reasoning_level(config: GridNetConfig, num_layers: int) -> ReasoningLevel:
 
 def grid_offsets(side: int, prefix_len: int) -> CellOffsets:
     """The (row, column) offsets of a side x side grid's cells, (2 side - 1)^2 of them, by Manhattan distance;
-    every pair with a prefix position shares one more offset, at distance 0."""
+    every pair with a prefix position (if any) shares one more offset, at distance 0."""
     cells = torch.arange(side * side)
     rows, cols = cells // side, cells % side
     width = 2 * side - 1
     index = torch.full((prefix_len + side * side,) * 2, width * width, dtype=torch.long)
     index[prefix_len:, prefix_len:] = (rows[None, :] - rows[:, None] + side - 1) * width + (cols[None, :] - cols[:, None] + side - 1)
     steps = (torch.arange(width) - (side - 1)).abs()
-    distance = torch.cat(((steps[:, None] + steps[None, :]).flatten(), torch.zeros(1, dtype=torch.long)))
+    distance = (steps[:, None] + steps[None, :]).flatten()
+    if prefix_len:
+        distance = torch.cat((distance, torch.zeros(1, dtype=torch.long)))
     return CellOffsets(index, distance)
 
 

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torch.utils.checkpoint import checkpoint
 
 SHORT_SEQUENCE = 160  # tokens; see Attention.forward
 ATTN_BIAS_GAIN = 10.0  # see Attention.__init__
@@ -215,7 +216,9 @@ def halting_head(hidden_size: int, outputs: int) -> nn.Linear:
 
 
 class ReasoningLevel(nn.Module):
-    """A stack of blocks applied to `state + injection`: HRM's additive input injection (TRM's too)."""
+    """A stack of blocks applied to `state + injection`: HRM's additive input injection (TRM's too).
+    With `recompute` (checkpoint_levels), a block keeps only its input for the backward pass and runs its
+    forward again there: the same numbers, a fraction of the activation memory, one more forward's time."""
 
     def __init__(self, num_layers: int, hidden_size: int, num_heads: int, expansion: float, norm_eps: float = 1e-5,
                  bias_positions: int = 0, mlp_positions: int = 0, offsets: CellOffsets | None = None):
@@ -224,13 +227,24 @@ class ReasoningLevel(nn.Module):
             TransformerBlock(hidden_size, num_heads, expansion, norm_eps, bias_positions, mlp_positions, offsets)
             for _ in range(num_layers)
         )
+        self.recompute = False
 
     def forward(self, state: torch.Tensor, injection: torch.Tensor | None, rope) -> torch.Tensor:
         if injection is not None:
             state = state + injection
         for layer in self.layers:
-            state = layer(state, rope)
+            if self.recompute and torch.is_grad_enabled():
+                state = checkpoint(layer, state, rope, use_reentrant=False)
+            else:
+                state = layer(state, rope)
         return state
+
+
+def checkpoint_levels(net: nn.Module) -> None:
+    """Activation checkpointing for every stack of blocks in `net` (ReasoningLevel.recompute)."""
+    for module in net.modules():
+        if isinstance(module, ReasoningLevel):
+            module.recompute = True
 
 
 def compile_levels(net: nn.Module) -> None:

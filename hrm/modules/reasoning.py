@@ -19,7 +19,7 @@ from torch.nn.parallel import DistributedDataParallel
 from torchmetrics import MeanMetric
 
 from hrm.errors import CheckpointError, UserError, VocabularyMismatchError
-from hrm.models.layers import compile_levels
+from hrm.models.layers import checkpoint_levels, compile_levels
 from hrm.modules.act import (
     ACTCarry,
     ACTConfig,
@@ -63,6 +63,7 @@ class ReasoningModule(L.LightningModule):
         tokenizer: str | None = None,
         compile: bool = False,
         ema: float | None = None,
+        activation_checkpointing: bool = False,
     ):
         """
         net: the network's config with its `_target_` (built here, so a checkpoint can rebuild it).
@@ -74,12 +75,14 @@ class ReasoningModule(L.LightningModule):
         compile: torch.compile the net's heavy parts (slow to start: worth it for long runs only).
         ema: keep an exponential moving average of the weights with this decay (TRM: 0.999), through
             Lightning's EMAWeightAveraging: validation, test and the saved weights use the average.
+        activation_checkpointing: keep only each block's input for the backward pass and recompute the
+            rest there: the same numbers in far less memory (ARC's 900 tokens), for one more forward's time.
         """
         super().__init__()
         net, act, optimizer = plain_container(net), plain_container(act) or {}, plain_container(optimizer) or {}
         self.save_hyperparameters(
             {"net": net, "act": act, "loss": loss, "optimizer": optimizer, "tokenizer": tokenizer, "compile": compile,
-             "ema": ema}
+             "ema": ema, "activation_checkpointing": activation_checkpointing}
         )
         self.act_config = build_config(ACTConfig, act, "model.act")
         self.optimizer_config = optimizer
@@ -89,6 +92,8 @@ class ReasoningModule(L.LightningModule):
             raise UserError(f"model.ema={ema!r}: must be between 0 and 1 (or null: no EMA)")
         self.ema = ema
         self.net = build_net(net, "model.net")
+        if activation_checkpointing:
+            checkpoint_levels(self.net)
         if compile:
             compile_levels(self.net)
 

@@ -130,7 +130,7 @@ STEPS: dict[str, Step] = {
              says=r"(?s)answer \((NOT )?solved.*written: experiments/predict/input/predictions.csv"),
     "python -m hrm.predict ckpt=checkpoints/sudoku6/last.ckpt input=data/examples/sudoku6.csv":
         Step(rc=2, says=ONE_LINE_ERROR + r".*the model reads 16 cells over 6 tokens; .*sudoku6.csv holds a 6x6"),
-    "python -m hrm.predict ckpt=checkpoints/maze/last.ckpt input=data/examples/maze15.txt":
+    "python -m hrm.predict ckpt=checkpoints/maze/last.ckpt input=data/examples/maze9.txt":
         Step(short="python -m hrm.predict ckpt=checkpoints/maze/last.ckpt "
                    "'input=#######\n# G   #\n##### #\n#   # #\n# ### #\n#  S  #\n#######\n'",
              says=r"(?s)maze \(input\).*written: experiments/predict/input-2/predictions.csv"),
