@@ -27,7 +27,8 @@ def test_a_child_that_holds_memory_is_seen_at_its_peak_with_its_own_children(tmp
 
 
 def test_the_tree_lists_the_descendants():
-    child = subprocess.Popen([sys.executable, "-c", "import subprocess, sys; subprocess.run([sys.executable, '-c', 'import time; time.sleep(3)'])"])
+    sleeper = "import subprocess, sys; subprocess.run([sys.executable, '-c', 'import time; time.sleep(3)'])"
+    child = subprocess.Popen([sys.executable, "-c", sleeper])
     try:
         for _ in range(100):
             tree = process_tree(child.pid)
@@ -42,7 +43,8 @@ def test_the_tree_lists_the_descendants():
 
 def test_a_failing_run_is_one_error(tmp_path):
     with pytest.raises(UserError, match="exit 3"):
-        sampled_run([sys.executable, "-c", "import sys; print('bad config'); sys.exit(3)"], dict(os.environ), tmp_path, 0.02)
+        failing = "import sys; print('bad config'); sys.exit(3)"
+        sampled_run([sys.executable, "-c", failing], dict(os.environ), tmp_path, 0.02)
 
 
 def test_the_benchmark_reports_the_run_and_its_checkpoint(tmp_path):

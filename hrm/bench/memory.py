@@ -109,7 +109,8 @@ def checkpoint_breakdown(path: Path) -> dict:
     weights = checkpoint["state_dict"]
     table = [v for k, v in weights.items() if k.endswith(PUZZLE_TABLE)]
     table_bytes = sum(_tensor_bytes(v) for v in table)
-    return {"table_entries": sum(v.numel() for v in table), "table_dtype": str(table[0].dtype).removeprefix("torch.") if table else "-",
+    dtype = str(table[0].dtype).removeprefix("torch.") if table else "-"
+    return {"table_entries": sum(v.numel() for v in table), "table_dtype": dtype,
             "table_mb": table_bytes / MB, "other_weights_mb": (_tensor_bytes(weights) - table_bytes) / MB,
             "optimizer_state_mb": _tensor_bytes(checkpoint.get("optimizer_states", [])) / MB}
 
@@ -133,7 +134,8 @@ def run(args: argparse.Namespace) -> int:
     rows = []
     for extra in [[], *(variant.split() for variant in args.variant)]:
         m = measure(args.experiment, args.steps, args.interval, [*args.overrides, *extra])
-        rows.append({"run": " ".join(extra) or "as configured", "peak RSS, training process (MB)": round(m["peak_rss"] / MB),
+        rows.append({"run": " ".join(extra) or "as configured",
+                     "peak RSS, training process (MB)": round(m["peak_rss"] / MB),
                      "peak PSS, with its workers (MB)": round(m["peak_pss"] / MB),
                      "puzzle table (entries)": m["table_entries"], "table dtype": m["table_dtype"],
                      "table (MB)": round(m["table_mb"]), "other weights (MB)": round(m["other_weights_mb"], 1),

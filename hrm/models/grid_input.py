@@ -157,7 +157,8 @@ def grid_offsets(side: int, prefix_len: int) -> CellOffsets:
     rows, cols = cells // side, cells % side
     width = 2 * side - 1
     index = torch.full((prefix_len + side * side,) * 2, width * width, dtype=torch.long)
-    index[prefix_len:, prefix_len:] = (rows[None, :] - rows[:, None] + side - 1) * width + (cols[None, :] - cols[:, None] + side - 1)
+    row_offset, col_offset = rows[None, :] - rows[:, None] + side - 1, cols[None, :] - cols[:, None] + side - 1
+    index[prefix_len:, prefix_len:] = row_offset * width + col_offset
     steps = (torch.arange(width) - (side - 1)).abs()
     distance = (steps[:, None] + steps[None, :]).flatten()
     if prefix_len:

@@ -148,7 +148,8 @@ class Attention(nn.Module):
             out = weights.to(v.dtype) @ v
         else:
             bias = self.score_bias()
-            out = F.scaled_dot_product_attention(q, k, v, attn_mask=None if bias is None else bias.to(q.dtype))
+            mask = None if bias is None else bias.to(q.dtype)
+            out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask)
         return self.o_proj(out.transpose(1, 2).reshape(batch, seq, -1))
 
 

@@ -17,7 +17,8 @@ def loss_and_grads(recompute: bool) -> tuple[torch.Tensor, dict[str, torch.Tenso
     if recompute:
         checkpoint_levels(net)
     g = torch.Generator().manual_seed(1)
-    batch = {"inputs": torch.randint(0, 12, (3, 16), generator=g), "puzzle_identifiers": torch.randint(0, 5, (3,), generator=g)}
+    batch = {"inputs": torch.randint(0, 12, (3, 16), generator=g),
+             "puzzle_identifiers": torch.randint(0, 5, (3,), generator=g)}
     _, logits, q = net(net.initial_carry(3), batch)
     loss = logits.float().pow(2).mean() + q.pow(2).mean()
     loss.backward()

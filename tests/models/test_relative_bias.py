@@ -23,7 +23,8 @@ def test_pairs_at_the_same_offset_share_one_bias_and_the_prefix_has_its_own():
     index = offsets.index
     assert index.shape == (26, 26)
     # (1,1) -> (1,2) and (3,0) -> (3,1): one step right, anywhere on the grid
-    assert index[cell(side, prefix, 1, 1), cell(side, prefix, 1, 2)] == index[cell(side, prefix, 3, 0), cell(side, prefix, 3, 1)]
+    one_right = index[cell(side, prefix, 1, 1), cell(side, prefix, 1, 2)]
+    assert one_right == index[cell(side, prefix, 3, 0), cell(side, prefix, 3, 1)]
     # right and left, up and down are different offsets
     right = index[cell(side, prefix, 2, 2), cell(side, prefix, 2, 3)]
     assert len({int(right), int(index[cell(side, prefix, 2, 2), cell(side, prefix, 2, 1)]),
@@ -48,7 +49,8 @@ def test_heads_start_from_local_to_global():
     assert bias[0, centre, neighbour] - bias[0, centre, far] == pytest.approx(3 * LOCAL_SLOPE)
     assert torch.all(bias[-1] == 0)  # the last head starts global (no bias)
     assert attention.relative_bias.shape == (4, 81)
-    assert torch.equal(bias[:, centre, neighbour], ATTN_BIAS_GAIN * attention.relative_bias[:, offsets.index[centre, neighbour]])
+    shared = attention.relative_bias.detach()[:, offsets.index[centre, neighbour]]
+    assert torch.equal(bias[:, centre, neighbour], ATTN_BIAS_GAIN * shared)
 
 
 def test_a_model_with_it_trains_the_bias_and_rejects_what_it_cannot_bias():
