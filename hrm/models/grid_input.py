@@ -55,13 +55,19 @@ class GridNetConfig:
         for key in ("attn_bias", "relative_bias"):
             if self.mixer == "mlp" and getattr(self, key):
                 raise InvalidSetting(key, True, "has no attention to bias with mixer='mlp'")
-        if self.relative_bias and math.isqrt(self.seq_len) ** 2 != self.seq_len:
+        if self.relative_bias and self.grid_side is None:
             raise InvalidSetting("relative_bias", True, f"needs a square grid, got seq_len {self.seq_len}")
         if self.hidden_size % self.num_heads:
             raise InvalidSetting("hidden_size", self.hidden_size, f"must be divisible by num_heads={self.num_heads}")
         if self.pos_encoding == "rope" and (self.hidden_size // self.num_heads) % 2:
             raise InvalidSetting("hidden_size", self.hidden_size,
                                  f"RoPE needs an even width per head (hidden_size / num_heads={self.num_heads})")
+
+    @property
+    def grid_side(self) -> int | None:
+        """The side of a square grid of seq_len cells, None when seq_len is not a square."""
+        side = math.isqrt(self.seq_len)
+        return side if side * side == self.seq_len else None
 
     @property
     def prefix_len(self) -> int:
@@ -102,8 +108,8 @@ class GridInput(nn.Module):
         elif config.pos_encoding == "grid":
             # A square grid's position as row + column: "same row" and "same column" are then one vector
             # each, which attention finds from the first steps instead of learning them cell by cell.
-            side = math.isqrt(config.seq_len)
-            if side * side != config.seq_len:
+            side = config.grid_side
+            if side is None:
                 raise ValueError(f"pos_encoding 'grid' needs a square grid, got seq_len {config.seq_len}")
             cells = torch.arange(config.seq_len)
             prefix = torch.full((config.prefix_len,), side)  # the prefix gets a row and a column of its own
@@ -145,7 +151,7 @@ def reasoning_level(config: GridNetConfig, num_layers: int) -> ReasoningLevel:
     positions = config.positions
     if config.attn_bias and positions > MAX_BIASED_POSITIONS:
         raise ValueError(f"attn_bias: {positions} positions would need {positions}^2 biases per head")
-    offsets = grid_offsets(math.isqrt(config.seq_len), config.prefix_len) if config.relative_bias else None
+    offsets = grid_offsets(config.grid_side, config.prefix_len) if config.relative_bias else None
     return ReasoningLevel(num_layers, config.hidden_size, config.num_heads, config.expansion, config.norm_eps,
                           positions if config.attn_bias else 0, positions if config.mixer == "mlp" else 0, offsets)
 

@@ -125,7 +125,7 @@ class Attention(nn.Module):
 
     def score_bias(self) -> torch.Tensor | None:
         """[heads, seq, seq] added to the attention scores, or None."""
-        bias = None if self.attn_bias is None else self.attn_bias
+        bias = self.attn_bias
         if self.relative_bias is not None:
             relative = self.relative_bias[:, self.relative_index]
             bias = relative if bias is None else bias + relative
@@ -137,17 +137,16 @@ class Attention(nn.Module):
         q, k, v = qkv.permute(2, 0, 3, 1, 4).unbind(0)  # each [batch, heads, seq, head_dim]
         if rope is not None:
             q, k = apply_rotary(q, *rope), apply_rotary(k, *rope)
+        bias = self.score_bias()
         if x.device.type == "cpu" and seq <= SHORT_SEQUENCE:
             # torch's CPU flash kernel is slow on short sequences (its backward above all): up to ~200
             # tokens plain matmuls and a softmax are 2-4x faster; beyond, flash wins (ARC's 900 tokens: 4x).
             scores = (q @ k.transpose(-2, -1)).float() * self.head_dim**-0.5
-            bias = self.score_bias()
             if bias is not None:
                 scores = scores + bias.float()
             weights = torch.softmax(scores, dim=-1)
             out = weights.to(v.dtype) @ v
         else:
-            bias = self.score_bias()
             mask = None if bias is None else bias.to(q.dtype)
             out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask)
         return self.o_proj(out.transpose(1, 2).reshape(batch, seq, -1))
@@ -241,17 +240,20 @@ class ReasoningLevel(nn.Module):
         return state
 
 
+def reasoning_levels(net: nn.Module) -> list[ReasoningLevel]:
+    """Every stack of blocks in `net`."""
+    return [module for module in net.modules() if isinstance(module, ReasoningLevel)]
+
+
 def checkpoint_levels(net: nn.Module) -> None:
     """Activation checkpointing for every stack of blocks in `net` (ReasoningLevel.recompute)."""
-    for module in net.modules():
-        if isinstance(module, ReasoningLevel):
-            module.recompute = True
+    for level in reasoning_levels(net):
+        level.recompute = True
 
 
 def compile_levels(net: nn.Module) -> None:
     """torch.compile every stack of blocks in `net` (fuses the RMSNorm/RoPE/SwiGLU elementwise work, after
     some seconds of compiling). Not the whole net: inductor cannot trace the sparse puzzle-embedding
     gradient."""
-    for module in net.modules():
-        if isinstance(module, ReasoningLevel):
-            module.compile()
+    for level in reasoning_levels(net):
+        level.compile()
