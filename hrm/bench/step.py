@@ -10,15 +10,19 @@ each model, training steps through the real Lightning Trainer at the precision `
 vocabulary and length (a training step's cost does not depend on which tokens they are): at its
 experiment's batch (at most `--max-batch`) and at powers of two up to `--max-batch`, keeping the batch
 that gives the most samples/s. A step's FLOPs are counted by torch's FlopCounterMode over one real step
-(every H/L cycle, the no-grad ones too, the extra forward for the Q-continue target, the backward);
-utilisation = achieved FLOP/s / the better of the two matmul rates. One table, also written as the record
-experiments/bench/step.json (step_compile.json with --compile).
+(every H/L cycle, the no-grad ones too, the extra forward for the Q-continue target, the backward; not the
+forward that activation checkpointing runs again, which is extra work, not the model's); utilisation =
+achieved FLOP/s / the better of the two matmul rates. For a model whose attention runs through the CPU
+flash kernel (sequences beyond layers.SHORT_SEQUENCE), the kernel's rates at that model's own shape give a
+ceiling: the utilisation the step would reach if everything but attention took no time. One table, also
+written as the record experiments/bench/step.json (step_compile.json with --compile).
 """
 
 from __future__ import annotations
 
 import argparse
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -30,7 +34,7 @@ from torch.utils.data import DataLoader
 from torch.utils.flop_counter import FlopCounterMode, sdpa_backward_flop_count, sdpa_flop_count
 
 from hrm.bench.record import add_out_argument, report
-from hrm.models.layers import compile_levels
+from hrm.models.layers import compile_levels, reasoning_levels
 from hrm.modules.act import act_segment, initial_act_carry, segment_loss
 from hrm.training import bind_model_to_data, count_parameters
 from hrm.utils.compose import compose_train_config
@@ -77,7 +81,8 @@ def matmul_rate(dtype: torch.dtype, size: int = 2048) -> float:
 
 def attention_rates(dtype: torch.dtype, batch: int = 4, heads: int = 8, seq: int = 900, head_dim: int = 32,
                     ) -> tuple[float, float]:
-    """(forward, backward) FLOP/s of the attention kernel at hrm_arc's shape (non-causal, as the models use it)."""
+    """(forward, backward) FLOP/s of the attention kernel at a shape (non-causal, as the models use it; by default
+    hrm_arc's)."""
     q, k, v = (torch.randn(batch, heads, seq, head_dim, dtype=dtype, requires_grad=True) for _ in range(3))
     out = F.scaled_dot_product_attention(q, k, v)
     grad = torch.randn_like(out)
@@ -102,17 +107,37 @@ CPU_ATTENTION_FLOPS = {
     torch.ops.aten._scaled_dot_product_flash_attention_for_cpu: _cpu_attention,
     torch.ops.aten._scaled_dot_product_flash_attention_for_cpu_backward: _cpu_attention_backward,
 }
+# FlopCounterMode's counts name an op by its packet, or (torch versions differ) by an overload of it.
+CPU_ATTENTION_OPS = tuple({op, op.default} for op in CPU_ATTENTION_FLOPS)
 
 
-def step_flops(module, batch: dict[str, torch.Tensor], autocast: bool) -> int:
-    """The FLOPs of one training step (one ACT segment and its backward), counted eagerly."""
+@dataclass
+class StepFlops:
+    total: int
+    attention_forward: int  # in the CPU flash kernel only (short sequences use plain matmuls, counted as such)
+    attention_backward: int
+
+
+def step_flops(module, batch: dict[str, torch.Tensor], autocast: bool) -> StepFlops:
+    """The FLOPs of one training step (one ACT segment and its backward), counted eagerly, without the
+    forward that activation checkpointing repeats."""
+    levels = reasoning_levels(module.net)
+    recompute = [level.recompute for level in levels]
+    for level in levels:
+        level.recompute = False
     carry = initial_act_carry(module.net, batch)
     counter = FlopCounterMode(display=False, custom_mapping=CPU_ATTENTION_FLOPS)
-    with counter, torch.autocast("cpu", dtype=torch.bfloat16, enabled=autocast):
-        new_carry, out = act_segment(module.net, carry, batch, module.act_config, True, module._generator)
-        segment_loss(new_carry, out, module.token_loss)[0].total.backward()
+    try:
+        with counter, torch.autocast("cpu", dtype=torch.bfloat16, enabled=autocast):
+            new_carry, out = act_segment(module.net, carry, batch, module.act_config, True, module._generator)
+            segment_loss(new_carry, out, module.token_loss)[0].total.backward()
+    finally:
+        for level, flag in zip(levels, recompute):
+            level.recompute = flag
     module.zero_grad(set_to_none=True)
-    return counter.get_total_flops()
+    counts = counter.get_flop_counts()["Global"]
+    forward, backward = (sum(n for op, n in counts.items() if op in ops) for ops in CPU_ATTENTION_OPS)
+    return StepFlops(counter.get_total_flops(), forward, backward)
 
 
 def random_batches(task: SimpleNamespace, batch_size: int, count: int, seed: int = 0) -> list[dict]:
@@ -157,10 +182,22 @@ def seconds_per_step(module, task: SimpleNamespace, batch_size: int, args, preci
     return (timer.end - timer.start) / args.steps
 
 
-def measure(name: str, args, precision: str, peak: float) -> dict:
+def attention_ceiling(module, flops: StepFlops, dtype: torch.dtype, peak: float) -> float | None:
+    """The utilisation (%) a step would reach if all but its flash-kernel attention took no time; None where
+    the model's attention does not run through that kernel."""
+    if not flops.attention_forward:
+        return None
+    cfg = module.net.config
+    forward, backward = attention_rates(dtype, heads=cfg.num_heads, seq=cfg.positions,
+                                        head_dim=cfg.hidden_size // cfg.num_heads)
+    seconds = flops.attention_forward / forward + flops.attention_backward / backward
+    return round(100 * flops.total / seconds / peak, 1)
+
+
+def measure(name: str, args, precision: str, dtype: torch.dtype, peak: float) -> dict:
     module, task, configured = build(MODELS[name])
     one = DataLoader(random_batches(task, 1, 1), batch_size=1).__iter__().__next__()
-    flops_per_sample = step_flops(module, one, precision.startswith("bf16"))  # counted eagerly, before compiling
+    flops = step_flops(module, one, dtype == torch.bfloat16)  # counted eagerly, before compiling
     if args.compile:
         compile_levels(module.net)  # what model.compile=true does
     configured = min(configured, args.max_batch)
@@ -181,11 +218,15 @@ def measure(name: str, args, precision: str, peak: float) -> dict:
             break  # past the best: larger batches only take longer here
         rising = max(rising, rate)
     best = max(tried, key=tried.get)
-    row = {"model": name, "parameters": count_parameters(module)[1], "tokens": task.seq_len}
+    row = {"model": name, "parameters": count_parameters(module)[1], "tokens": task.seq_len,
+           "attention FLOPs (%)": round(100 * (flops.attention_forward + flops.attention_backward) / flops.total, 1)
+           if flops.attention_forward else None,
+           "attention ceiling (%)": attention_ceiling(module, flops, dtype, peak)}
     for label, batch_size in (("configured", configured), ("best", best)):
-        achieved = flops_per_sample * tried[batch_size]
+        achieved = flops.total * tried[batch_size]
         row |= {f"{label} batch": batch_size, f"{label} samples/s": round(tried[batch_size], 2),
-                f"{label} GFLOP/s": round(achieved / 1e9, 1), f"{label} utilisation (%)": round(100 * achieved / peak, 1)}
+                f"{label} GFLOP/s": round(achieved / 1e9, 1),
+                f"{label} utilisation (%)": round(100 * achieved / peak, 1)}
     return row
 
 
@@ -202,12 +243,15 @@ def run(args: argparse.Namespace) -> int:
     print(f"matmul 2048^3: fp32 {fp32 / 1e9:.0f} GFLOP/s, bf16 {bf16 / 1e9:.0f} GFLOP/s; attention ({dtype}, "
           f"hrm_arc's shape): forward {attention[0] / 1e9:.0f}, backward {attention[1] / 1e9:.0f} GFLOP/s", flush=True)
     L.seed_everything(0, workers=True)
-    rows = [measure(name, args, precision, peak) for name in names]
+    rows = [measure(name, args, precision, dtype, peak) for name in names]
     note = (f"Precision {precision}{', compiled' if args.compile else ''}; {torch.get_num_threads()} threads. "
             f"This machine, measured in the same run: matmul (2048^3) fp32 {fp32 / 1e9:.0f} and bf16 {bf16 / 1e9:.0f} "
             f"GFLOP/s; the attention kernel ({str(dtype).removeprefix('torch.')}, 4 x 8 heads x 900 tokens x 32) "
             f"forward {attention[0] / 1e9:.0f} and backward {attention[1] / 1e9:.0f} GFLOP/s. Utilisation: "
-            f"achieved FLOP/s over the better matmul rate ({peak / 1e9:.0f} GFLOP/s). Batches at most "
+            f"achieved FLOP/s over the better matmul rate ({peak / 1e9:.0f} GFLOP/s); FLOPs are the model's, without "
+            f"the forward activation checkpointing repeats. Attention ceiling: the utilisation if all but the flash "
+            f"attention kernel took no time, at the kernel's rates measured at that model's shape (models whose "
+            f"sequences are short use plain matmuls instead: blank). Batches at most "
             f"{args.max_batch}; random tokens of each task's vocabulary and length.")
     name = "step_compile" if args.compile else "step"
     report(args.out, name, "Training throughput against this machine's matmul rate", rows, note)

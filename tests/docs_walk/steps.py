@@ -113,10 +113,11 @@ STEPS: dict[str, Step] = {
     "python -m hrm.bench step": Step(short="python -m hrm.bench step --models arc_tiny --steps 1 --max-batch 2"),
     "python -m hrm.bench step --compile":
         Step(short="python -m hrm.bench step --compile --models arc_tiny --steps 1 --max-batch 2"),
-    "python -m hrm.bench memory --variant model.activation_checkpointing=true":
+    "python -m hrm.bench memory --variant 'model.activation_checkpointing=false model.compile=false'":
         Step(short="python -m hrm.bench memory --experiment arc_tiny --steps 2 "
-                   "--variant model.activation_checkpointing=true debug=tiny",
-             says=r"(?s)Peak memory: experiment=arc_tiny.*\| model.activation_checkpointing=true \|"),
+                   "--variant 'model.activation_checkpointing=false model.compile=false' debug=tiny",
+             says=r"(?s)Peak memory: experiment=arc_tiny.*"
+                  r"\| model.activation_checkpointing=false model.compile=false \|"),
     "python -m hrm.bench results": Step(says=r"wrote docs/results.md from \d+ records in docs/results"),
     "python -m hrm.bench eval": Step(short="python -m hrm.bench eval --repeats 1 debug=tiny",
                                      says=r"record\s+experiments/bench/eval.json"),
