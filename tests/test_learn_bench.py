@@ -1,7 +1,7 @@
 """`python -m hrm.bench learn`: the three models trained in turn on one task for a wall budget, one table."""
 
 from hrm.bench.__main__ import main
-from hrm.bench.learn import HALT_CONFIDENCES
+from hrm.bench.learn import HALT_CONFIDENCES, ORACLE
 from hrm.bench.results import load_record
 
 
@@ -21,12 +21,14 @@ def test_learn_trains_each_model_for_the_budget_and_reports_exact_accuracy_per_s
         assert all(0 <= value <= 1 for value in [*after, row["ACT exact"]] if value is not None)
     table = capsys.readouterr().out
     assert "| hrm |" in table and "| trm |" in table and "| transformer |" in table
-    # the halting curve: each model at each confidence, its segments never more than it has
+    # the halting curve: each model at each confidence and the oracle, its segments never more than it has
     curve = load_record(out / "learn_sudoku6_halting.json")["rows"]
     assert [(r["model"], r["halting confidence"]) for r in curve] == [
-        (m, p) for m in ("hrm", "trm", "transformer") for p in HALT_CONFIDENCES]
+        (m, p) for m in ("hrm", "trm", "transformer") for p in (*HALT_CONFIDENCES, ORACLE)]
     for r in curve:
         most = 1 if r["model"] == "transformer" else 2
         assert 1 <= r["mean segments"] <= most and 0 <= r["exact"] <= 1
         all_segments = rows[r["model"]][f"exact after {most}"]
         assert r["points below all segments"] == round(100 * (all_segments - r["exact"]), 1)
+        if r["halting confidence"] == ORACLE:  # it keeps every answer running all segments gets right
+            assert r["exact"] >= all_segments

@@ -11,7 +11,8 @@ stopping where its halting head says so ("ACT", at the experiment's `act.eval_ha
 solved by the task's rule (Sudoku: a valid grid keeping the givens). One table, also written as the record
 experiments/bench/learn_<task>.json; and the halting curve, learn_<task>_halting.json: for each model and
 each halting confidence in HALT_CONFIDENCES, the exact accuracy and the segments used if every row stopped
-once its head is that sure.
+once its head is that sure, and an oracle row: each row stopped at its first right answer (at once if none
+comes), the fewest segments any halting rule could use for those answers.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ import torch
 
 from hrm.bench.record import add_out_argument, report
 from hrm.console import silence_expected_warnings
-from hrm.evaluation.halting import SegmentCurve, confident_stops
+from hrm.evaluation.halting import SegmentCurve, confident_stops, oracle_stops
 from hrm.training import bind_model_to_data, count_parameters
 from hrm.utils.compose import compose_train_config
 
@@ -43,6 +44,7 @@ EXPERIMENTS = {
 TASKS = tuple(EXPERIMENTS)
 MODELS = ("hrm", "trm", "transformer")
 HALT_CONFIDENCES = (0.5, 0.7, 0.8, 0.9, 0.95, 0.99)
+ORACLE = "oracle"  # the halting curve's last row: a rule that knows the answers (halting.oracle_stops)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -57,7 +59,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def evaluate(module, loader, precision: str) -> dict:
     """Exact accuracy after each number of segments, with ACT halting as the model is configured (its mean
     segments too), and the halting curve over HALT_CONFIDENCES."""
-    autocast = torch.autocast("cpu", torch.bfloat16) if precision.startswith("bf16") else torch.autocast("cpu", enabled=False)
+    autocast = torch.autocast("cpu", torch.bfloat16, enabled=precision.startswith("bf16"))
     by_segment, q_halt, act_exact, act_steps = [], [], [], []
     fixed = module.act_config
     module.act_config = dataclasses.replace(fixed, eval_halting=True)  # every segment still runs: one pass gives all
@@ -71,12 +73,12 @@ def evaluate(module, loader, precision: str) -> dict:
             act_steps.append(run.rows.steps.float())
     module.act_config = fixed
     correct, q_halt = torch.cat(by_segment).numpy(), torch.cat(q_halt).numpy()
-    curve = [SegmentCurve(correct, confident_stops(q_halt, p)) for p in HALT_CONFIDENCES]
+    stops = [(p, confident_stops(q_halt, p)) for p in HALT_CONFIDENCES] + [(ORACLE, oracle_stops(correct))]
+    curve = [(p, SegmentCurve(correct, halted_at)) for p, halted_at in stops]
     return {"exact_after_segments": [round(float(v), 4) for v in correct.mean(0)],
             "exact_act": round(float(torch.cat(act_exact).mean()), 4),
             "mean_segments_act": round(float(torch.cat(act_steps).mean()), 2),
-            "halting_curve": [(p, round(c.halted_accuracy, 4), round(c.mean_segments, 2))
-                              for p, c in zip(HALT_CONFIDENCES, curve)],
+            "halting_curve": [(p, round(c.halted_accuracy, 4), round(c.mean_segments, 2)) for p, c in curve],
             "eval_halt_confidence": fixed.eval_halt_confidence,
             "test_puzzles": len(correct)}
 
@@ -143,6 +145,7 @@ def run(args: argparse.Namespace) -> int:
     report(args.out, f"learn_{args.task}", title, record_rows(rows), note)
     report(args.out, f"learn_{args.task}_halting", f"Halting: {args.task}, exact accuracy against segments used",
            halting_rows(rows), f"Each row: every test puzzle stops at the first segment where the halting head's "
-           f"sigmoid(q_halt) reaches the confidence (else at the last); {rows[0]['test_puzzles']} puzzles; "
-           f"the models of {title.lower()}.")
+           f"sigmoid(q_halt) reaches the confidence (else at the last); {ORACLE}: at its first right answer (at "
+           f"once if none comes), the fewest segments any halting rule could use; {rows[0]['test_puzzles']} "
+           f"puzzles; the models of {title.lower()}.")
     return 0

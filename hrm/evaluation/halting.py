@@ -30,6 +30,14 @@ def confident_stops(q_halt: np.ndarray, confidence: float) -> np.ndarray:
     return sure.argmax(axis=1) + 1
 
 
+def oracle_stops(correct: np.ndarray) -> np.ndarray:
+    """[samples] where a halting rule that knows the answers stops: the first segment whose answer is right,
+    else at once (segment 1). No rule keeps as many answers with fewer segments: the bound on what halting
+    can save for a model whose answers come at those segments. `correct`: bool [samples, max_segments]."""
+    correct = np.asarray(correct, dtype=bool)
+    return np.where(correct.any(axis=1), correct.argmax(axis=1) + 1, 1)
+
+
 @dataclass
 class SegmentCurve:
     correct: np.ndarray  # bool [num_samples, max_segments]: exactly right after segment s (column s-1)

@@ -7,7 +7,7 @@ import pytest
 from PIL import Image
 
 from hrm.data.arc_tasks import ARCTask, load_arc_tasks
-from hrm.evaluation.halting import SegmentCurve, confident_stops
+from hrm.evaluation.halting import SegmentCurve, confident_stops, oracle_stops
 from hrm.evaluation.pictures import CELL, PALETTE, TILE, contact_sheet, grid_image, render_all, render_task
 from hrm.evaluation.scoring import truths_from_tasks
 
@@ -113,3 +113,13 @@ def test_confident_stops_are_the_first_segment_the_head_is_that_sure_of_else_the
     assert confident_stops(q_halt, 0.7).tolist() == [1, 2, 3]
     assert confident_stops(q_halt, 0.9).tolist() == [1, 3, 3]
     assert confident_stops(q_halt, 0.99).tolist() == [3, 3, 3]
+
+
+def test_the_oracle_stops_at_the_first_right_answer_else_at_once():
+    correct = np.array([[False, True, True],    # right from segment 2
+                        [True, False, True],    # right at once, though wrong again after
+                        [False, False, True],   # right only at the end
+                        [False, False, False]])  # never right: nothing to wait for
+    assert oracle_stops(correct).tolist() == [2, 1, 3, 1]
+    curve = SegmentCurve(correct, oracle_stops(correct))
+    assert curve.halted_accuracy == 0.75 and curve.mean_segments == 1.75
