@@ -4,7 +4,7 @@ and the share of them in the CPU flash-attention kernel, which only sequences pa
 import torch
 
 from hrm.bench.step import attention_ceiling, step_flops
-from hrm.models.layers import SHORT_SEQUENCE, ReasoningLevel
+from hrm.models.layers import SHORT_SEQUENCE, reasoning_levels
 from hrm.modules.reasoning import ReasoningModule
 
 
@@ -26,7 +26,7 @@ def test_recomputed_forward_is_not_counted_and_the_setting_is_restored():
     plain, recomputing = module(seq, False), module(seq, True)
     counted = step_flops(plain, batch(seq), autocast=False)
     assert step_flops(recomputing, batch(seq), autocast=False) == counted
-    assert all(level.recompute for level in recomputing.net.modules() if isinstance(level, ReasoningLevel))
+    assert all(level.recompute for level in reasoning_levels(recomputing.net))
 
 
 def test_long_sequences_count_flash_attention_and_get_a_ceiling():
