@@ -257,3 +257,14 @@ def compile_levels(net: nn.Module) -> None:
     gradient."""
     for level in reasoning_levels(net):
         level.compile()
+
+
+def compile_blocks(net: nn.Module) -> None:
+    """torch.compile each block of `net` once for every batch size (`dynamic=True`), for a model fed batches
+    of many sizes (the agent policy: an epoch's last batch, evaluation batches, a world per episode in RL).
+    There compile_levels would compile each stack again per batch size and per grad mode, which costs more
+    seconds than a short run's faster steps save; the blocks share their compiled code instead, so compiling
+    takes a few seconds once."""
+    for level in reasoning_levels(net):
+        for block in level.layers:
+            block.compile(dynamic=True)

@@ -21,7 +21,7 @@ import torch.nn.functional as F
 from hrm.agent.schema import ACTIONS
 from hrm.data.tokenizers import TextEncoder
 from hrm.errors import VocabularyMismatchError
-from hrm.models.layers import compile_levels
+from hrm.models.layers import compile_blocks
 from hrm.models.policy import PolicyNet
 from hrm.modules.action_metrics import ActionMetrics
 from hrm.optim import OptimizerSettings, adamw_with_warmup
@@ -59,6 +59,7 @@ class PolicyModule(ActionMetrics, L.LightningModule):
             logs). max_tokens: tokens of a state the model reads (the original agent used 64). vocab_limit: size cap
             of a `words` vocabulary. act: fields of PolicyACTConfig. optimizer: lr, betas, weight_decay,
             warmup_steps for AdamW; clip_norm: the gradient norm clipped to (None: no clipping).
+            compile: torch.compile each block of the backbone, once for every batch size (compile_blocks).
             reward_weighted: weight each logged decision's loss by (1 + its reward), floored at 0 (the original design's
             reward-weighted imitation: decisions that paid off count more; below -1 a weight would turn
             negative and make the loss unbounded, so such decisions are left out instead).
@@ -80,7 +81,7 @@ class PolicyModule(ActionMetrics, L.LightningModule):
         self.reward_weighted = reward_weighted
         backbone = build_net(net, "model.net")
         if compile:
-            compile_levels(backbone)
+            compile_blocks(backbone)
         self.net = PolicyNet(backbone, len(ACTIONS))
         self.act_config = build_config(PolicyACTConfig, act, "model.act")
         build_config(OptimizerSettings, optimizer, "model.optimizer")

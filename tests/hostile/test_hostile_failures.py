@@ -12,6 +12,7 @@ import sys
 import pytest
 import torch
 
+from hrm.callbacks import StopOnNonFinite
 from hrm.errors import TrainingDiverged
 from hrm.utils.checkpoint_io import AtomicCheckpointIO, CheckpointWriteError
 from hrm.utils.checkpoints import read_checkpoint
@@ -76,3 +77,17 @@ def test_the_checkpoint_writer_refuses_non_finite_weights_and_unwritable_places(
     (tmp_path / "file").write_text("x")
     with pytest.raises(CheckpointWriteError, match=r"file/last.ckpt: cannot write the checkpoint"):
         io.save_checkpoint({"state_dict": {"w": torch.ones(3)}}, tmp_path / "file" / "last.ckpt")
+
+
+@pytest.mark.parametrize("bad", [float("nan"), float("inf"), float("-inf")])
+def test_the_gradient_check_names_the_first_non_finite_gradient_sparse_ones_included(bad):
+    module = torch.nn.Module()
+    module.dense = torch.nn.Linear(3, 2)
+    module.table = torch.nn.Embedding(5, 2, sparse=True)
+    module.table(torch.tensor([1, 3])).sum().backward()
+    module.dense.weight.grad = torch.ones(2, 3)
+    StopOnNonFinite().on_before_optimizer_step(None, module, None)  # all finite: nothing happens
+    module.table.weight.grad = module.table.weight.grad.coalesce()
+    module.table.weight.grad._values()[1, 0] = bad
+    with pytest.raises(TrainingDiverged, match="the gradient of table.weight is not finite"):
+        StopOnNonFinite().on_before_optimizer_step(None, module, None)

@@ -47,6 +47,25 @@ def test_every_segment_is_trained_and_the_gradient_reaches_the_embedding(tiny_po
     assert module.metrics["train_"]["segments"].compute() == 3
 
 
+@pytest.mark.filterwarnings("ignore:You are trying to `self.log")  # a training step outside a Trainer
+def test_a_compiled_policy_decides_and_learns_as_the_eager_one_at_every_batch_size(tiny_policy):
+    torch.manual_seed(0)
+    eager, datamodule = tiny_policy()
+    torch.manual_seed(0)
+    compiled, _ = tiny_policy("model.compile=true")
+    assert torch.equal(eager.net.backbone.input.embed_tokens.weight, compiled.net.backbone.input.embed_tokens.weight)
+    texts = datamodule.train_texts()
+    for size in (5, 3, 8):  # one compiled graph for every batch size
+        ids = eager.encode(texts[:size])
+        expected, compiled_logits = eager.decide_ids(ids)[0], compiled.decide_ids(ids)[0]
+        torch.testing.assert_close(compiled_logits, expected, atol=1e-4, rtol=1e-4)
+    batch = next(iter(datamodule.train_dataloader()))
+    for module in (eager, compiled):
+        module.training_step(batch, 0).backward()
+    for (name, weight), other in zip(eager.named_parameters(), compiled.parameters()):
+        torch.testing.assert_close(other.grad, weight.grad, atol=1e-4, rtol=1e-3, msg=name)
+
+
 @pytest.mark.parametrize("bias, eval_halting, segments", [(10.0, True, 1), (-10.0, True, 3), (10.0, False, 3)])
 def test_evaluation_halts_each_row_at_the_first_segment_whose_q_head_says_so(tiny_policy, bias, eval_halting, segments):
     module, datamodule = tiny_policy("model.act.halt_max_steps=3", f"model.act.eval_halting={eval_halting}")
