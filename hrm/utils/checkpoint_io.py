@@ -16,6 +16,7 @@ from typing import Any
 
 import torch
 from lightning.fabric.plugins import TorchCheckpointIO
+from torch.nn.utils import get_total_norm
 
 from hrm.errors import TrainingDiverged, UserError
 from hrm.utils.checkpoints import read_checkpoint
@@ -27,14 +28,19 @@ class CheckpointWriteError(UserError):
 
 
 def first_non_finite(state: dict[str, Any]) -> str | None:
-    """The name of the first floating tensor in `state` holding a NaN or an infinity, or None."""
+    """The name of the first floating tensor (or float) in `state` holding a NaN or an infinity, or None.
+    One fused pass over every tensor first (the largest magnitude is NaN or infinite as soon as one entry
+    is): it runs before every optimizer step, and only a failing state is scanned tensor by tensor."""
+    values = {name: value._values() if value.is_sparse else value for name, value in state.items()
+              if isinstance(value, torch.Tensor) and value.is_floating_point()}
+    tensors = {name: value for name, value in values.items() if value.numel()}
+    floats_finite = all(math.isfinite(value) for value in state.values() if isinstance(value, float))
+    if floats_finite and (not tensors or bool(torch.isfinite(get_total_norm(list(tensors.values()), norm_type=math.inf)))):
+        return None
     for name, value in state.items():
-        if isinstance(value, torch.Tensor) and value.is_floating_point():
-            if value.is_sparse:
-                value = value._values()
-            if value.numel() and not bool(torch.isfinite(value).all()):
-                return name
-        elif isinstance(value, float) and not math.isfinite(value):
+        if name in tensors and not bool(torch.isfinite(tensors[name]).all()):
+            return name
+        if isinstance(value, float) and not math.isfinite(value):
             return name
     return None
 
