@@ -32,3 +32,16 @@ def test_learn_trains_each_model_for_the_budget_and_reports_exact_accuracy_per_s
         assert r["points below all segments"] == round(100 * (all_segments - r["exact"]), 1)
         if r["halting confidence"] == ORACLE:  # it keeps every answer running all segments gets right
             assert r["exact"] >= all_segments
+
+
+def test_a_tagged_run_writes_its_own_records_and_a_bad_tag_is_one_line(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("HRM_ROOT", str(tmp_path))
+    out = tmp_path / "bench"
+    assert main(["learn", "--task", "sudoku6", "--models", "trm", "--budget", "1", "--tag", "blanks-10",
+                 "--out", str(out), "debug=tiny", "data.blanks=10"]) == 0
+    assert sorted(p.name for p in out.glob("*.json")) == ["learn_sudoku6_blanks-10.json",
+                                                          "learn_sudoku6_blanks-10_halting.json"]
+    assert load_record(out / "learn_sudoku6_blanks-10.json")["title"].startswith("Learning: sudoku6 (blanks-10),")
+    capsys.readouterr()
+    assert main(["learn", "--task", "sudoku6", "--tag", "../x", "--out", str(out)]) != 0
+    assert "'../x': use 1 to 40 letters" in capsys.readouterr().err

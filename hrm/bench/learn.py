@@ -12,7 +12,9 @@ solved by the task's rule (Sudoku: a valid grid keeping the givens). One table, 
 experiments/bench/learn_<task>.json; and the halting curve, learn_<task>_halting.json: for each model and
 each halting confidence in HALT_CONFIDENCES, the exact accuracy and the segments used if every row stopped
 once its head is that sure, and an oracle row: each row stopped at its first right answer (at once if none
-comes), the fewest segments any halting rule could use for those answers.
+comes), the fewest segments any halting rule could use for those answers. A run with overrides
+(`data.size=11`: 11x11 mazes) is named apart with `--tag 11x11`: records learn_maze_11x11*.json, titled
+"maze (11x11)".
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import os
+import re
 import time
 from datetime import timedelta
 from pathlib import Path
@@ -52,8 +55,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--budget", type=float, default=300.0, help="training seconds per model")
     parser.add_argument("--models", default=",".join(MODELS), help="comma-separated, of " + ", ".join(MODELS))
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--tag", type=tag_name, default=None,
+                        help="names a run with overrides apart: records learn_<task>_<tag>.json, titled with it")
     add_out_argument(parser, "learn_<task>")
     parser.add_argument("overrides", nargs="*", help="extra config overrides for every model, key=value")
+
+
+def tag_name(text: str) -> str:
+    """--tag becomes part of a file name: letters, digits, '-' and '_' only."""
+    if not re.fullmatch(r"[A-Za-z0-9_-]{1,40}", text):
+        raise argparse.ArgumentTypeError(f"{text!r}: use 1 to 40 letters, digits, '-' or '_'")
+    return text
 
 
 def evaluate(module, loader, precision: str) -> dict:
@@ -132,18 +144,20 @@ def halting_rows(rows: list[dict]) -> list[dict]:
 
 def run(args: argparse.Namespace) -> int:
     silence_expected_warnings()
-    root = Path(args.out) / f"learn_{args.task}"
+    name = f"learn_{args.task}" + (f"_{args.tag}" if args.tag else "")
+    root = Path(args.out) / name
     rows = []
     for model in [m.strip() for m in args.models.split(",") if m.strip()]:
         if model not in MODELS:
             raise SystemExit(f"error: --models: {model!r} is not one of {', '.join(MODELS)}")
         rows.append(train_one(args.task, model, args.budget, args.seed, args.overrides, root / model))
         print(f"{model}: {rows[-1]}", flush=True)
-    title = f"Learning: {args.task}, {args.budget:.0f} s of training per model"
+    task = args.task + (f" ({args.tag})" if args.tag else "")
+    title = f"Learning: {task}, {args.budget:.0f} s of training per model"
     note = (f"Held-out exact accuracy over {rows[0]['test_puzzles']} puzzles after each number of segments, and "
             f"stopping where the halting head says (ACT); seed {args.seed}.")
-    report(args.out, f"learn_{args.task}", title, record_rows(rows), note)
-    report(args.out, f"learn_{args.task}_halting", f"Halting: {args.task}, exact accuracy against segments used",
+    report(args.out, name, title, record_rows(rows), note)
+    report(args.out, f"{name}_halting", f"Halting: {task}, exact accuracy against segments used",
            halting_rows(rows), f"Each row: every test puzzle stops at the first segment where the halting head's "
            f"sigmoid(q_halt) reaches the confidence (else at the last); {ORACLE}: at its first right answer (at "
            f"once if none comes), the fewest segments any halting rule could use; {rows[0]['test_puzzles']} "
