@@ -119,8 +119,11 @@ def fixed_policy(name: str, seeds: Iterable[int], steps: int) -> Chooser:
 
 
 def evaluate(seeds: Iterable[int], steps: int, choose: Chooser) -> dict[str, float]:
-    """{"mean_reward": mean episode reward, "frac_<action>": share of decisions} over the episodes."""
+    """{"mean_reward": mean episode reward, "frac_<action>": share of decisions, and for a policy that reports
+    them, "segments": the mean segments a decision used} over the episodes."""
     episodes = play(seeds, steps, choose)
     figures = {"mean_reward": episodes.mean_reward()}
+    if "segments" in episodes.tensors:
+        figures["segments"] = float(episodes.tensors["segments"].float().mean())
     figures.update({f"frac_{action}": share for action, share in episodes.action_fractions().items()})
     return figures

@@ -25,7 +25,6 @@ from hrm.training import run as run_training
 from hrm.utils.compose import compose_train_config
 from hrm.utils.resolvers import cpu_has_bf16
 
-TARGET_OVER_TEACHER = 1.2
 QUIET = ["logger=none", "trainer.enable_progress_bar=false", "~callbacks.progress_bar"]
 
 
@@ -70,21 +69,25 @@ def run(args: argparse.Namespace) -> int:
     if imitation_seconds:
         print(f"  imitation first: {args.imitation_epochs} epochs, {imitation_seconds:.0f} s")
     print(f"  RL run (start-up, training, test): {rl_seconds:.0f} s, {int(metrics['trainer/global_step'])} updates")
-    record = [{"policy": name, "mean episode reward": round(metrics[key], 2),
-               "x teacher": round(metrics[key] / teacher, 3)}
-              for name, key in (("RL policy (final weights)", "rl/mean_reward"),
-                                ("imitation policy (start of RL)", "rl/imitation_mean_reward"),
-                                ("teacher (logs' decision maker)", "rl/teacher_mean_reward"),
-                                ("oracle (best next decision)", "rl/oracle_mean_reward"),
-                                ("optimal (planner, best rest of episode)", "rl/optimal_mean_reward"))]
+    optimal = metrics["rl/optimal_mean_reward"]
+    record = []
+    for name, prefix in (("RL policy (final weights)", "rl/"),
+                         ("imitation policy (start of RL)", "rl/imitation_"),
+                         ("teacher (logs' decision maker)", "rl/teacher_"),
+                         ("oracle (best next decision)", "rl/oracle_"),
+                         ("optimal (planner, best rest of episode)", "rl/optimal_")):
+        reward, segments = metrics[f"{prefix}mean_reward"], metrics.get(f"{prefix}segments")
+        record.append({"policy": name, "mean episode reward": round(reward, 2), "x teacher": round(reward / teacher, 3),
+                       "x optimal": round(reward / optimal, 3),
+                       "segments per decision": None if segments is None else round(segments, 3)})
     print(f"\n  validation (greedy, {cfg.data.val_episodes} episodes; teacher there {val_teacher:.2f}):")
     for row in rows:
         print(f"    epoch {row['epoch']:>3}  {row['seconds']:6.0f} s  {row['value']:.2f}  "
               f"({row['value'] / val_teacher:.3f}x teacher)")
     title = f"RL fine-tuning ({cfg.data.test_episodes} held-out episodes of {cfg.data.steps} decisions)"
-    note = (f"Budget {args.budget} s, {int(metrics['trainer/global_step'])} updates; RL / teacher "
-            f"{metrics['rl/over_teacher']:.3f} (wanted: {TARGET_OVER_TEACHER}), RL / oracle "
-            f"{metrics['rl/over_oracle']:.3f}, RL / optimal {metrics['rl/over_optimal']:.3f}; scenarios: imitation "
+    note = (f"Budget {args.budget} s, {int(metrics['trainer/global_step'])} updates; RL / optimal "
+            f"{metrics['rl/over_optimal']:.3f}, RL / oracle {metrics['rl/over_oracle']:.3f}, RL / teacher "
+            f"{metrics['rl/over_teacher']:.3f}; segments: the greedy policy's mean per decision; scenarios: imitation "
             f"{metrics.get('scenarios/imitation_accuracy', float('nan')):.2f} -> "
             f"RL {metrics['scenarios/hrm_accuracy']:.2f}.")
     report(args.out, "rl", title, record, note)

@@ -5,10 +5,13 @@ seeded episodes with the current policy (sampling its actions), and the log-prob
 is weighted by its advantage: the discounted reward-to-go from that decision minus a baseline, normalised.
 The baseline is the batch's mean return at the same step of the episode, or (`baseline: value`) a small
 value head learning each state's expected return from the state the action head reads (detached, so it
-does not pull on the policy). An entropy bonus keeps the policy from
-collapsing onto one action too early. Playing happens without gradients; the decisions are then scored
-again in one batched forward pass with gradients, the segment each decision halted at supplying its
-logits, so ACT halting is the one used to act.
+does not pull on the policy), with GAE's lambda. An entropy bonus keeps the policy from collapsing onto one
+action too early. PPO (`algorithm: ppo`) makes several clipped updates from each rollout. Playing happens
+without gradients; one pass without gradients through every segment then gives what the policy that played
+made of each decision (its log-probabilities, values and halting targets), and each update scores the
+decisions again with gradients, the segment each decision halted at supplying its logits, so ACT halting is
+the one used to act. The halting head keeps learning meanwhile: to stop at the first segment whose action
+the last segment would also take.
 
 The module starts from an imitation checkpoint (`init_from`, a file or a glob whose newest match wins)
 and takes its network and tokenizer from there. Validation plays fixed held-out episodes greedily
@@ -40,6 +43,7 @@ from hrm.agent.text import state_to_text
 from hrm.callbacks import diverged
 from hrm.errors import CheckpointError, TrainingDiverged
 from hrm.modules.policy import PolicyModule
+from hrm.modules.rl_objectives import Rollout, Scored, clipped_surrogate_loss, generalized_advantages
 from hrm.registry import check_module_arguments
 from hrm.utils.checkpoints import check_compatible, read_checkpoint
 from hrm.utils.mps import widest_float
@@ -53,6 +57,7 @@ BASELINES = ("value", "batch", "none")
 ALGORITHMS = ("reinforce", "ppo")
 VALUE_HEAD = "value_head."
 ROLLOUT_KEYS = ("mean_reward", *(f"frac_{action}" for action in ACTIONS))
+LEARNED = ("val", "test")  # the greedy policy being learned, on the validation and the test episodes
 FIXED = ("teacher", "oracle", "optimal")  # the RL module's own tensors: not in an imitation checkpoint, not needed to decide
 
 
@@ -63,32 +68,31 @@ class RLConfig:
     # rollout, which is the slow part, without stepping far from the policy that gathered it.
     algorithm: str = "reinforce"
     ppo_epochs: int = 4
+    ppo_minibatches: int = 1  # each PPO epoch steps once per shuffled part of the rollout
     ppo_clip: float = 0.2
     gamma: float = 0.9  # discount of the reward-to-go (0: each decision's own reward, as in the original agent)
     entropy_coef: float = 0.01  # entropy bonus
     baseline: str = "batch"  # batch: the batch's mean return at each step; value: a learned value of the state
     value_coef: float = 0.5  # weight of the value head's squared error
+    # With the value baseline: GAE's lambda. 1: the advantage is the return less the state's value; below 1 it
+    # also trusts the value of the states that follow (each decision's reward plus the next state's value, less
+    # this one's), which lowers the variance of long episodes' returns at the cost of the value head's bias.
+    gae_lambda: float = 1.0
+    # Weight of the halting head's loss: it learns to stop at the first segment whose action the last segment
+    # would also take (0: untrained, and RL's changes to the shared layers move its decisions unchecked).
+    halt_coef: float = 0.5
     normalize: bool = True  # scale advantages to unit variance
     temperature: float = 1.0  # of the sampling during play
     collapse_share: float = 0.95  # a greedy policy taking one action this often is reported as collapsed
 
     def __post_init__(self):
-        between(self, 0, 1, "gamma", "collapse_share")
-        at_least(self, 0, "entropy_coef", "value_coef")
+        between(self, 0, 1, "gamma", "collapse_share", "gae_lambda")
+        at_least(self, 0, "entropy_coef", "value_coef", "halt_coef")
         positive(self, "temperature")
         one_of(self, "baseline", BASELINES)
         one_of(self, "algorithm", ALGORITHMS)
-        at_least(self, 1, "ppo_epochs")
+        at_least(self, 1, "ppo_epochs", "ppo_minibatches")
         between(self, 0, 1, "ppo_clip")
-
-
-def clipped_surrogate_loss(log_probs: torch.Tensor, played: torch.Tensor, advantages: torch.Tensor, clip: float,
-                           ) -> torch.Tensor:
-    """PPO's policy loss: the probability ratio to the policy that played times the advantage, the ratio
-    clipped to 1 +- clip where that lowers the objective, so no decision pulls the policy further once it moved
-    that far its way."""
-    ratio = (log_probs - played).exp()
-    return -torch.minimum(ratio * advantages, ratio.clamp(1 - clip, 1 + clip) * advantages).mean()
 
 
 def newest_match(pattern: str) -> str:
@@ -132,8 +136,10 @@ class PolicyRLModule(PolicyModule):
         # Mean episode reward and action shares of the greedy policy (val, test) and, on the test episodes, of
         # the policies that need no training: the teacher, the oracle (best next decision) and the planner's
         # optimum (best rest of the episode: the ceiling).
+        # The learned ones also report the mean segments a decision used.
+        keys = {name: ROLLOUT_KEYS + (("segments",) if name in LEARNED else ()) for name in (*LEARNED, *FIXED)}
         self.rollout_metrics = torch.nn.ModuleDict({
-            name: torch.nn.ModuleDict({key: MeanMetric() for key in ROLLOUT_KEYS}) for name in ("val", "test", *FIXED)
+            name: torch.nn.ModuleDict({key: MeanMetric() for key in keys[name]}) for name in keys
         })
 
     def on_fit_start(self) -> None:
@@ -187,32 +193,55 @@ class PolicyRLModule(PolicyModule):
         generator = torch.Generator().manual_seed(int(np.random.SeedSequence(seeds).generate_state(1)[0]))
         with torch.no_grad():
             episodes = play(seeds, steps, self.choose(generator))
-        returns = self._finite("reward", episodes.returns(self.rl.gamma)).to(self.device, widest_float(self.device))
-
-        # Every decision flattened [episodes, steps] -> [episodes * steps], as the returns.
-        ids, segments = episodes.tensors["ids"].flatten(0, 1), episodes.tensors["segments"].flatten()
-        taken = episodes.action_ids().flatten().to(self.device)
-        returns = returns.flatten()
-        if self.value_head is not None:  # it predicts returns standardised over the batch: their scale never matters
-            returns = (returns - returns.mean()) / (returns.std() + 1e-6)
-        if self.automatic_optimization:  # REINFORCE: one update, its advantages from the same forward pass
-            loss, parts = self.rl_loss(ids, segments, taken, returns, len(seeds))
-        else:
-            with torch.no_grad():  # the policy that played, fixed for the rollout's updates
-                logits, states = self.logits_at(ids, segments)
-                played = self.action_log_probs(logits, taken)
-                advantages = self.rollout_advantages(returns, self.values(states), len(seeds))
+            rollout = self.rollout(episodes)
+        if self.automatic_optimization:  # REINFORCE: one update
+            loss, parts = self.rl_loss(rollout)
+        else:  # PPO: `ppo_epochs` passes over the rollout, each in `ppo_minibatches` shuffled parts, a step each
             optimizer, scheduler = self.optimizers(), self.lr_schedulers()
             for _ in range(self.rl.ppo_epochs):
-                loss, parts = self.rl_loss(ids, segments, taken, returns, len(seeds), played, advantages)
-                optimizer.zero_grad()
-                self.manual_backward(loss)
-                optimizer.step()
+                order = torch.randperm(len(rollout.taken), generator=generator).to(self.device)
+                for rows in order.tensor_split(self.rl.ppo_minibatches):
+                    loss, parts = self.rl_loss(rollout.rows(rows))
+                    optimizer.zero_grad()
+                    self.manual_backward(loss)
+                    optimizer.step()
             scheduler.step()
 
         self.log_dict({"train/loss": loss.detach(), **parts, "train/mean_reward": episodes.mean_reward()},
                       on_step=True, prog_bar=True, batch_size=len(seeds))
         return loss
+
+    def rollout(self, episodes: Episodes) -> Rollout:
+        """The played episodes as the loss reads them, with what the policy that played made of them (one pass
+        through every segment): each action's log-probability, the advantages and the halting targets. With a
+        value head the returns and rewards are divided by the batch's standard deviation of the returns, and the
+        returns also centred: the head learns values on that scale, whatever the rewards' own."""
+        floating = dict(device=self.device, dtype=widest_float(self.device))
+        returns = self._finite("reward", episodes.returns(self.rl.gamma)).to(**floating).flatten()
+        rewards = torch.tensor(episodes.rewards).to(**floating).flatten()
+        offset = 0.0
+        if self.value_head is not None:
+            scale = returns.std() + 1e-6
+            offset = float(returns.mean() / scale)
+            returns, rewards = returns / scale - offset, rewards / scale
+        ids, segments = episodes.tensors["ids"].flatten(0, 1), episodes.tensors["segments"].flatten()
+        taken = episodes.action_ids().flatten().to(self.device)
+        every = [(logits.float(), states.float()) for logits, _, states in self.segments(ids)]
+        row = torch.arange(len(taken), device=self.device)
+        logits = torch.stack([logits for logits, _ in every], dim=1)  # [N, segments, A]
+        states = torch.stack([states for _, states in every], dim=1)[row, segments - 1]
+        actions = logits.argmax(-1)
+        # A segment that already takes the action the last one takes: thinking on would not change the decision.
+        halting = (actions == actions[:, -1:]).float()
+        generalized = None
+        if self.value_head is not None:
+            by_episode = len(episodes.seeds), -1
+            values = (self.values(states) + offset).view(by_episode)
+            generalized = generalized_advantages(rewards.view(by_episode), values, self.rl.gamma,
+                                                 self.rl.gae_lambda).flatten()
+        advantages = self.advantages(returns, generalized, len(episodes.seeds))
+        return Rollout(ids=ids, segments=segments, taken=taken, returns=returns, advantages=advantages,
+                       played=self.action_log_probs(logits[row, segments - 1], taken), halting=halting)
 
     def action_log_probs(self, logits: torch.Tensor, taken: torch.Tensor) -> torch.Tensor:
         """[N] log-probability of each action taken, under the sampling the play used."""
@@ -222,53 +251,52 @@ class PolicyRLModule(PolicyModule):
         """[N] the value head's expected (standardised) return of each state; None without a value head."""
         return None if self.value_head is None else self.value_head(states.float()).squeeze(-1).float()
 
-    def rollout_advantages(self, returns: torch.Tensor, values: torch.Tensor | None, episodes: int) -> torch.Tensor:
-        """The advantages of a rollout's decisions: returns less the value head's values where it has one."""
-        return self.advantages(returns if values is None else returns - values.detach(), episodes)
-
-    def rl_loss(self, ids: torch.Tensor, segments: torch.Tensor, taken: torch.Tensor, returns: torch.Tensor,
-                episodes: int, played: torch.Tensor | None = None, advantages: torch.Tensor | None = None,
-                ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-        """The loss of one update and its parts (detached). With `played` (the log-probabilities of the policy
-        that played) PPO's clipped surrogate on `advantages`, else REINFORCE's, advantages computed here."""
-        logits, states = self.logits_at(ids, segments)
-        log_probs = (logits / self.rl.temperature).log_softmax(-1)  # the policy being updated
-        values = self.values(states)
-        value_loss = torch.zeros((), device=self.device) if values is None else F.mse_loss(values, returns)
-        if advantages is None:
-            advantages = self.rollout_advantages(returns, values, episodes)
-        chosen = log_probs.gather(1, taken[:, None]).squeeze(1)
-        if played is None:
-            policy_loss = -(chosen * advantages).mean()
+    def rl_loss(self, rollout: Rollout) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """The loss of one update and its parts (detached): REINFORCE's, or PPO's clipped surrogate on the
+        probability ratio to the policy that played; the value head's error; the halting head's."""
+        scored = self.logits_at(rollout.ids, rollout.segments)
+        log_probs = (scored.logits / self.rl.temperature).log_softmax(-1)  # the policy being updated
+        values = self.values(scored.states)
+        value_loss = torch.zeros((), device=self.device) if values is None else F.mse_loss(values, rollout.returns)
+        chosen = log_probs.gather(1, rollout.taken[:, None]).squeeze(1)
+        if self.rl.algorithm == "reinforce":
+            policy_loss = -(chosen * rollout.advantages).mean()
         else:
-            policy_loss = clipped_surrogate_loss(chosen, played, advantages, self.rl.ppo_clip)
+            policy_loss = clipped_surrogate_loss(chosen, rollout.played, rollout.advantages, self.rl.ppo_clip)
         entropy = -(log_probs.exp() * log_probs).sum(-1).mean()
-        loss = self._finite("loss", policy_loss - self.rl.entropy_coef * entropy + self.rl.value_coef * value_loss)
-        return loss, {"train/entropy": entropy.detach(), "train/value_loss": value_loss.detach()}
+        # As imitation trained the halting head, on the segments each row thought through.
+        halt_loss = F.binary_cross_entropy_with_logits(scored.halts[scored.thought], rollout.halting[scored.thought])
+        loss = self._finite("loss", policy_loss - self.rl.entropy_coef * entropy + self.rl.value_coef * value_loss
+                            + self.rl.halt_coef * halt_loss)
+        return loss, {"train/entropy": entropy.detach(), "train/value_loss": value_loss.detach(),
+                      "train/halt_loss": halt_loss.detach()}
 
-    def logits_at(self, ids: torch.Tensor, segments: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """([N, A] action logits with gradients, [N, hidden] detached states) of each row at the segment it
-        halted at while playing. Rows are thought through only as many segments as they used (most halt
-        after the first)."""
-        logits = torch.empty(ids.shape[0], len(ACTIONS), device=ids.device)
-        states = torch.empty(ids.shape[0], self.net.backbone.config.hidden_size, device=ids.device)
+    def logits_at(self, ids: torch.Tensor, segments: torch.Tensor) -> Scored:
+        """Each row at the segment it halted at while playing, and the halt logits of the segments before and
+        at it. Rows are thought through only as many segments as they used (most halt after the first)."""
+        rows_count, most = ids.shape[0], self.act_config.halt_max_steps
+        logits = torch.empty(rows_count, len(ACTIONS), device=ids.device)
+        states = torch.empty(rows_count, self.net.backbone.config.hidden_size, device=ids.device)
+        halts = torch.zeros(rows_count, most, device=ids.device)
         for count in segments.unique().tolist():
             rows = (segments == count).nonzero().squeeze(1)
-            for step, (row_logits, _, row_states) in enumerate(self.segments(ids[rows]), start=1):
+            for step, (row_logits, row_halts, row_states) in enumerate(self.segments(ids[rows]), start=1):
+                halts = halts.index_put((rows, torch.full_like(rows, step - 1)), row_halts.float())
                 if step == count:
                     logits = logits.index_put((rows,), row_logits.float())
                     states = states.index_put((rows,), row_states.float())
                     break
-        return logits, states
+        thought = torch.arange(1, most + 1, device=ids.device)[None, :] <= segments[:, None]
+        return Scored(logits, states, halts, thought)
 
-    def advantages(self, returns: torch.Tensor, episodes: int) -> torch.Tensor:
-        """Flat [episodes * steps] returns (episode-major; less the value head's values already) -> advantages:
-        minus the batch baseline, normalised."""
+    def advantages(self, returns: torch.Tensor, generalized: torch.Tensor | None, episodes: int) -> torch.Tensor:
+        """[episodes * steps] advantage of each decision: the return less the batch's mean return at the same
+        step (batch), the value head's GAE (value: `generalized`), or the return itself (none); normalised."""
         if self.rl.baseline == "batch":
             by_step = returns.view(episodes, -1)
             advantages = (by_step - by_step.mean(0, keepdim=True)).flatten()
-        else:  # none, or value: subtracted by the caller
-            advantages = returns
+        else:
+            advantages = returns if generalized is None else generalized
         if self.rl.normalize and advantages.numel() > 1:
             advantages = advantages / (advantages.std() + 1e-6)
         return advantages
@@ -292,6 +320,8 @@ class PolicyRLModule(PolicyModule):
             metrics["mean_reward"].update(total)
         for action, share in episodes.action_fractions().items():
             metrics[f"frac_{action}"].update(share, weight=len(episodes.seeds))
+        if "segments" in metrics:
+            metrics["segments"].update(episodes.tensors["segments"].float())
 
     def validation_step(self, batch: dict[str, Any], batch_idx: int) -> None:
         self._record("val", play(batch["seed"].tolist(), int(batch["steps"]), self.choose()))

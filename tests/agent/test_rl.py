@@ -1,4 +1,4 @@
-"""experiment=agent_rl: REINFORCE from an imitation checkpoint, its figures, resuming and guard rails."""
+"""experiment=agent_rl: PPO and REINFORCE from an imitation checkpoint, its figures, resuming and guard rails."""
 
 import logging
 
@@ -10,7 +10,7 @@ from hrm.agent.rollout import Choice, fixed_policy, play
 from hrm.agent.schema import ACTIONS
 from hrm.data.agent_episodes import TEST_SEEDS_START
 from hrm.errors import CheckpointError, TrainingDiverged
-from hrm.modules.policy_rl import clipped_surrogate_loss
+from hrm.modules.rl_objectives import clipped_surrogate_loss, generalized_advantages
 from hrm.training import run
 from hrm.utils.checkpoints import read_checkpoint
 from hrm.utils.compose import compose_train_config
@@ -31,7 +31,8 @@ def rl_config(root, init, *overrides):
 
 
 def test_rl_raises_the_reward_above_the_imitation_policy_and_random(imitation, tmp_path, caplog):
-    cfg = rl_config(tmp_path, imitation, "trainer.max_steps=30", "model.optimizer.lr=1e-3")
+    cfg = rl_config(tmp_path, imitation, "trainer.max_steps=30", "model.optimizer.lr=1e-3",
+                    "model.rl.algorithm=reinforce", "model.rl.baseline=batch", "model.rl.gamma=0.9")
     with caplog.at_level(logging.WARNING):
         metrics = run(cfg)
     seeds = range(TEST_SEEDS_START, TEST_SEEDS_START + cfg.data.test_episodes)
@@ -55,7 +56,7 @@ def test_rl_raises_the_reward_above_the_imitation_policy_and_random(imitation, t
 
 def test_ppo_updates_each_rollout_several_times_and_raises_the_reward(imitation, tmp_path):
     cfg = rl_config(tmp_path, imitation, "model.rl.algorithm=ppo", "model.rl.ppo_epochs=3", "trainer.max_steps=24",
-                    "model.optimizer.lr=1e-3", "test=true")
+                    "model.rl.ppo_minibatches=1", "model.rl.baseline=batch", "model.optimizer.lr=1e-3", "test=true")
     metrics = run(cfg)
     assert metrics["trainer/global_step"] == 24  # 8 rollouts, 3 updates each
     assert metrics["rl/mean_reward"] > 1.5 * metrics["rl/imitation_mean_reward"]
@@ -73,10 +74,36 @@ def test_the_clipped_surrogate_stops_pulling_once_the_ratio_left_the_clip():
     assert loss.item() == pytest.approx(-(2.0 + 1.2 - 1.4 - 0.8) / 4)
 
 
+def test_generalized_advantages_span_one_step_errors_to_returns_less_values():
+    rewards = torch.tensor([[1.0, 0.0, 2.0], [0.5, -1.0, 3.0]])
+    values = torch.tensor([[0.3, 1.5, -0.2], [2.0, 0.1, 0.7]])
+    gamma = 0.9
+    returns = torch.zeros_like(rewards)
+    for step in reversed(range(3)):
+        returns[:, step] = rewards[:, step] + (gamma * returns[:, step + 1] if step < 2 else 0)
+    # lambda 1: Monte Carlo returns less the values (the episode is worth 0 after its last step)
+    assert torch.allclose(generalized_advantages(rewards, values, gamma, 1.0), returns - values)
+    # lambda 0: each decision's one-step error, r + gamma * V(next) - V
+    following = torch.cat([values[:, 1:], torch.zeros(2, 1)], dim=1)
+    assert torch.allclose(generalized_advantages(rewards, values, gamma, 0.0), rewards + gamma * following - values)
+
+
+def test_ppo_with_a_learned_critic_and_gae_trains_the_halting_head_and_reports_segments(imitation, tmp_path):
+    cfg = rl_config(tmp_path, imitation, "model.rl.algorithm=ppo", "model.rl.baseline=value", "model.rl.ppo_epochs=4",
+                    "model.rl.ppo_minibatches=2", "model.rl.gae_lambda=0.9", "model.rl.halt_coef=1.0",
+                    "trainer.max_steps=16", "test=true")
+    metrics = run(cfg)
+    assert metrics["trainer/global_step"] == 16  # 2 rollouts, 4 passes over each, 2 steps a pass
+    assert metrics["train/halt_loss"] > 0 and metrics["train/value_loss"] > 0
+    # Decisions think 1 to halt_max_steps segments, before RL and after.
+    for key in ("rl/segments", "rl/imitation_segments", "val/segments"):
+        assert 1.0 <= metrics[key] <= cfg.model.act.halt_max_steps, key
+
+
 def test_the_newest_imitation_checkpoint_is_found_and_a_missing_one_named(imitation, tmp_path):
     cfg = rl_config(tmp_path, imitation.parent.parent / "agent_imitation_*" / "last.ckpt", "trainer.max_steps=1",
                     "test=false")
-    assert run(cfg)["trainer/global_step"] == 1
+    assert run(cfg)["trainer/global_step"] == cfg.model.rl.ppo_epochs * cfg.model.rl.ppo_minibatches  # one rollout
     with pytest.raises(CheckpointError, match="no imitation checkpoint; train one first"):
         run(rl_config(tmp_path / "elsewhere", tmp_path / "nothing" / "*.ckpt"))
 
