@@ -70,13 +70,18 @@ class Episodes:
 
     def returns(self, gamma: float) -> torch.Tensor:
         """[episodes, steps] discounted reward-to-go from each decision (gamma=0: the reward itself)."""
-        rewards = torch.tensor(self.rewards, dtype=torch.float64)
-        returns = torch.zeros_like(rewards)
-        running = torch.zeros(rewards.shape[0], dtype=torch.float64)
-        for step in reversed(range(rewards.shape[1])):
-            running = rewards[:, step] + gamma * running
-            returns[:, step] = running
-        return returns.float()
+        return discounted_sums(torch.tensor(self.rewards, dtype=torch.float64), gamma).float()
+
+
+def discounted_sums(values: torch.Tensor, factor: float) -> torch.Tensor:
+    """[episodes, steps] -> each step's sum of the values from there to the episode's end, the k-th later one
+    weighted by factor^k (rewards and gamma: the returns; GAE's one-step errors and gamma * lambda: GAE)."""
+    sums = torch.zeros_like(values)
+    running = torch.zeros_like(values[:, 0])
+    for step in reversed(range(values.shape[1])):
+        running = values[:, step] + factor * running
+        sums[:, step] = running
+    return sums
 
 
 def play(seeds: Iterable[int], steps: int, choose: Chooser) -> Episodes:

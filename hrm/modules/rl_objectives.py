@@ -8,6 +8,8 @@ from typing import NamedTuple
 
 import torch
 
+from hrm.agent.rollout import discounted_sums
+
 
 def clipped_surrogate_loss(log_probs: torch.Tensor, played: torch.Tensor, advantages: torch.Tensor, clip: float,
                            ) -> torch.Tensor:
@@ -48,10 +50,4 @@ def generalized_advantages(rewards: torch.Tensor, values: torch.Tensor, gamma: f
     """GAE over [episodes, steps] rewards and state values (the episode ends after its last step, worth 0):
     each step's sum of (gamma * lam)^k-weighted one-step errors r + gamma * V(next) - V from there on."""
     following = torch.cat([values[:, 1:], torch.zeros_like(values[:, :1])], dim=1)
-    errors = rewards + gamma * following - values
-    advantages = torch.zeros_like(errors)
-    running = torch.zeros_like(errors[:, 0])
-    for step in reversed(range(errors.shape[1])):
-        running = errors[:, step] + gamma * lam * running
-        advantages[:, step] = running
-    return advantages
+    return discounted_sums(rewards + gamma * following - values, gamma * lam)
