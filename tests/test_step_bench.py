@@ -3,7 +3,7 @@ and the share of them in the CPU flash-attention kernel, which only sequences pa
 
 import torch
 
-from hrm.bench.step import attention_ceiling, step_flops
+from hrm.bench.step import attention_ceiling, describe_rate, matmul_rate, step_flops
 from hrm.models.layers import SHORT_SEQUENCE, reasoning_levels
 from hrm.modules.reasoning import ReasoningModule
 
@@ -43,3 +43,12 @@ def test_short_sequences_use_plain_matmuls_and_have_no_ceiling():
     flops = step_flops(net, batch(16), autocast=False)
     assert flops.attention_forward == flops.attention_backward == 0 and flops.total > 0
     assert attention_ceiling(net, flops, torch.float32, peak=1e12) is None
+
+
+def test_a_matmul_too_slow_for_the_budget_is_measured_on_a_smaller_side():
+    """Where bf16 is emulated, 2048^3 would take minutes: the side halves until the measurement fits."""
+    rate, side = matmul_rate(torch.float32, size=1024, budget_s=1e-9)
+    assert side == 256 and rate > 0
+    assert matmul_rate(torch.float32, size=512, budget_s=1e9)[1] == 512
+    assert describe_rate("bf16", 4.2e8, 256) == "bf16 0.4 (at 256^3: 2048^3 would take minutes here)"
+    assert describe_rate("fp32", 1.33e11, 2048) == "fp32 133"

@@ -3,8 +3,9 @@
     python -m hrm.bench step                       # every model in MODELS
     python -m hrm.bench step --models hrm_arc --compile
 
-First, in the same run, the machine's rates: a 2048^3 matmul in fp32 and in bf16 (best of five), and the
-CPU attention kernel (scaled_dot_product_attention, forward and backward) at hrm_arc's shape. Then, for
+First, in the same run, the machine's rates: a 2048^3 matmul in fp32 and in bf16 (best of five; smaller
+where the CPU emulates bf16 and 2048^3 would take minutes), and the CPU attention kernel
+(scaled_dot_product_attention, forward and backward) at hrm_arc's shape. Then, for
 each model, training steps through the real Lightning Trainer at the precision `trainer=cpu` picks here
 (`${cpu_precision:}`: bf16-mixed where the CPU has bf16 units), on batches of random tokens of the task's
 vocabulary and length (a training step's cost does not depend on which tokens they are): at its
@@ -73,10 +74,23 @@ def best_seconds(call, repeats: int, tries: int = 5) -> float:
     return best
 
 
-def matmul_rate(dtype: torch.dtype, size: int = 2048) -> float:
-    """FLOP/s of a square matmul in `dtype`: the machine's practical peak for it."""
+def matmul_rate(dtype: torch.dtype, size: int = 2048, budget_s: float = 10.0) -> tuple[float, int]:
+    """(FLOP/s, side) of a square matmul in `dtype`: the machine's practical peak for it. A CPU without bf16
+    units emulates bf16 a hundred times slower than its fp32; there a 2048^3 measurement would take a quarter
+    of an hour, so the side halves until a 256^3 probe predicts the measurement fits in `budget_s`."""
+    probe_a, probe_b = torch.randn(256, 256, dtype=dtype), torch.randn(256, 256, dtype=dtype)
+    probe_rate = 2 * 256**3 / best_seconds(lambda: probe_a @ probe_b, repeats=1, tries=2)
+    calls = 1 + 5 * 4  # best_seconds' warm-up call, then five tries of four
+    while size > 256 and calls * 2 * size**3 / probe_rate > budget_s:
+        size //= 2
     a, b = torch.randn(size, size, dtype=dtype), torch.randn(size, size, dtype=dtype)
-    return 2 * size**3 / best_seconds(lambda: a @ b, repeats=4)
+    return 2 * size**3 / best_seconds(lambda: a @ b, repeats=4), size
+
+
+def describe_rate(name: str, rate: float, size: int, full: int = 2048) -> str:
+    """'bf16 2231' (GFLOP/s), with one decimal under 10 and the side where it was not `full`."""
+    figure = f"{rate / 1e9:.1f}" if rate < 1e10 else f"{rate / 1e9:.0f}"
+    return f"{name} {figure}" + (f" (at {size}^3: {full}^3 would take minutes here)" if size != full else "")
 
 
 def attention_rates(dtype: torch.dtype, batch: int = 4, heads: int = 8, seq: int = 900, head_dim: int = 32,
@@ -236,17 +250,17 @@ def run(args: argparse.Namespace) -> int:
     if unknown:
         raise SystemExit(f"error: --models: {', '.join(unknown)} not among {', '.join(MODELS)}")
     precision = args.precision or cpu_precision()
-    fp32, bf16 = matmul_rate(torch.float32), matmul_rate(torch.bfloat16)
+    (fp32, fp32_side), (bf16, bf16_side) = matmul_rate(torch.float32), matmul_rate(torch.bfloat16)
+    rates = f"{describe_rate('fp32', fp32, fp32_side)} and {describe_rate('bf16', bf16, bf16_side)} GFLOP/s"
     dtype = torch.bfloat16 if precision.startswith("bf16") else torch.float32
     attention = attention_rates(dtype)
     peak = max(fp32, bf16)
-    print(f"matmul 2048^3: fp32 {fp32 / 1e9:.0f} GFLOP/s, bf16 {bf16 / 1e9:.0f} GFLOP/s; attention ({dtype}, "
+    print(f"matmul 2048^3: {rates}; attention ({dtype}, "
           f"hrm_arc's shape): forward {attention[0] / 1e9:.0f}, backward {attention[1] / 1e9:.0f} GFLOP/s", flush=True)
     L.seed_everything(0, workers=True)
     rows = [measure(name, args, precision, dtype, peak) for name in names]
     note = (f"Precision {precision}{', compiled' if args.compile else ''}; {torch.get_num_threads()} threads. "
-            f"This machine, measured in the same run: matmul (2048^3) fp32 {fp32 / 1e9:.0f} and bf16 {bf16 / 1e9:.0f} "
-            f"GFLOP/s; the attention kernel ({str(dtype).removeprefix('torch.')}, 4 x 8 heads x 900 tokens x 32) "
+            f"This machine, measured in the same run: matmul (2048^3) {rates}; the attention kernel ({str(dtype).removeprefix('torch.')}, 4 x 8 heads x 900 tokens x 32) "
             f"forward {attention[0] / 1e9:.0f} and backward {attention[1] / 1e9:.0f} GFLOP/s. Utilisation: "
             f"achieved FLOP/s over the better matmul rate ({peak / 1e9:.0f} GFLOP/s); FLOPs are the model's, without "
             f"the forward activation checkpointing repeats. Attention ceiling: the utilisation if all but the flash "
