@@ -260,7 +260,8 @@ def run(args: argparse.Namespace) -> int:
     L.seed_everything(0, workers=True)
     rows = [measure(name, args, precision, dtype, peak) for name in names]
     note = (f"Precision {precision}{', compiled' if args.compile else ''}; {torch.get_num_threads()} threads. "
-            f"This machine, measured in the same run: matmul (2048^3) {rates}; the attention kernel ({str(dtype).removeprefix('torch.')}, 4 x 8 heads x 900 tokens x 32) "
+            f"This machine, measured in the same run: matmul (2048^3) {rates}; the attention kernel "
+            f"({str(dtype).removeprefix('torch.')}, 4 x 8 heads x 900 tokens x 32) "
             f"forward {attention[0] / 1e9:.0f} and backward {attention[1] / 1e9:.0f} GFLOP/s. Utilisation: "
             f"achieved FLOP/s over the better matmul rate ({peak / 1e9:.0f} GFLOP/s); FLOPs are the model's, without "
             f"the forward activation checkpointing repeats. Attention ceiling: the utilisation if all but the flash "
