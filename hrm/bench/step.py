@@ -74,23 +74,29 @@ def best_seconds(call, repeats: int, tries: int = 5) -> float:
     return best
 
 
-def matmul_rate(dtype: torch.dtype, size: int = 2048, budget_s: float = 10.0) -> tuple[float, int]:
+MATMUL_SIDE = 2048  # the matmul that gives a machine's rate: large enough that its kernel runs at full speed
+PROBE_SIDE = 256  # the quick matmul that predicts how long that one takes, and the smallest side measured
+
+
+def matmul_rate(dtype: torch.dtype, size: int = MATMUL_SIDE, budget_s: float = 10.0) -> tuple[float, int]:
     """(FLOP/s, side) of a square matmul in `dtype`: the machine's practical peak for it. A CPU without bf16
     units emulates bf16 a hundred times slower than its fp32; there a 2048^3 measurement would take a quarter
-    of an hour, so the side halves until a 256^3 probe predicts the measurement fits in `budget_s`."""
-    probe_a, probe_b = torch.randn(256, 256, dtype=dtype), torch.randn(256, 256, dtype=dtype)
-    probe_rate = 2 * 256**3 / best_seconds(lambda: probe_a @ probe_b, repeats=1, tries=2)
-    calls = 1 + 5 * 4  # best_seconds' warm-up call, then five tries of four
-    while size > 256 and calls * 2 * size**3 / probe_rate > budget_s:
+    of an hour, so the side halves until a PROBE_SIDE^3 probe predicts the measurement fits in `budget_s`."""
+    probe_a, probe_b = (torch.randn(PROBE_SIDE, PROBE_SIDE, dtype=dtype) for _ in range(2))
+    probe_rate = 2 * PROBE_SIDE**3 / best_seconds(lambda: probe_a @ probe_b, repeats=1, tries=2)
+    repeats, tries = 4, 5
+    calls = 1 + tries * repeats  # best_seconds' warm-up call, then the timed ones
+    while size > PROBE_SIDE and calls * 2 * size**3 / probe_rate > budget_s:
         size //= 2
     a, b = torch.randn(size, size, dtype=dtype), torch.randn(size, size, dtype=dtype)
-    return 2 * size**3 / best_seconds(lambda: a @ b, repeats=4), size
+    return 2 * size**3 / best_seconds(lambda: a @ b, repeats=repeats, tries=tries), size
 
 
-def describe_rate(name: str, rate: float, size: int, full: int = 2048) -> str:
-    """'bf16 2231' (GFLOP/s), with one decimal under 10 and the side where it was not `full`."""
+def describe_rate(name: str, rate: float, size: int) -> str:
+    """'bf16 2231' (GFLOP/s), with one decimal under 10 and the side where it was not MATMUL_SIDE."""
     figure = f"{rate / 1e9:.1f}" if rate < 1e10 else f"{rate / 1e9:.0f}"
-    return f"{name} {figure}" + (f" (at {size}^3: {full}^3 would take minutes here)" if size != full else "")
+    smaller = f" (at {size}^3: {MATMUL_SIDE}^3 would take minutes here)" if size != MATMUL_SIDE else ""
+    return f"{name} {figure}{smaller}"
 
 
 def attention_rates(dtype: torch.dtype, batch: int = 4, heads: int = 8, seq: int = 900, head_dim: int = 32,
@@ -255,12 +261,12 @@ def run(args: argparse.Namespace) -> int:
     dtype = torch.bfloat16 if precision.startswith("bf16") else torch.float32
     attention = attention_rates(dtype)
     peak = max(fp32, bf16)
-    print(f"matmul 2048^3: {rates}; attention ({dtype}, "
+    print(f"matmul {MATMUL_SIDE}^3: {rates}; attention ({dtype}, "
           f"hrm_arc's shape): forward {attention[0] / 1e9:.0f}, backward {attention[1] / 1e9:.0f} GFLOP/s", flush=True)
     L.seed_everything(0, workers=True)
     rows = [measure(name, args, precision, dtype, peak) for name in names]
     note = (f"Precision {precision}{', compiled' if args.compile else ''}; {torch.get_num_threads()} threads. "
-            f"This machine, measured in the same run: matmul (2048^3) {rates}; the attention kernel "
+            f"This machine, measured in the same run: matmul ({MATMUL_SIDE}^3) {rates}; the attention kernel "
             f"({str(dtype).removeprefix('torch.')}, 4 x 8 heads x 900 tokens x 32) "
             f"forward {attention[0] / 1e9:.0f} and backward {attention[1] / 1e9:.0f} GFLOP/s. Utilisation: "
             f"achieved FLOP/s over the better matmul rate ({peak / 1e9:.0f} GFLOP/s); FLOPs are the model's, without "
