@@ -3,6 +3,7 @@ bootstrap teacher).
 
     python -m hrm.agent.collect --episodes 22 --steps 50 --seed 0 --out data/hrm_training_data.json
     python -m hrm.agent.collect --teacher gpt2 --lm gpt2 --out data/gpt2_decisions.json   # GPT-2 decides
+    python -m hrm.agent.collect --policy optimal --out data/optimal_decisions.json         # the planner decides
 
 Deterministic: the same arguments give the same log. A `.json` log is written atomically at the end;
 a `.jsonl` log grows an example at a time, and running the same command again after a kill continues
@@ -20,6 +21,7 @@ from rich.progress import track
 
 from hrm.agent.collector import TrainingDataCollector
 from hrm.agent.oracle import oracle_action
+from hrm.agent.planner import planner
 from hrm.agent.schema import ACTIONS
 from hrm.agent.teacher import BootstrapTeacher
 from hrm.agent.world import AgentWorld
@@ -29,13 +31,15 @@ from hrm.utils.files import read_json
 from hrm.utils.io import atomic_write_json
 
 COLLECTED_BY = "hrm.agent.collect"  # in every log's settings: what --force may replace
-POLICIES = ("teacher", "oracle", "random")
+POLICIES = ("teacher", "oracle", "optimal", "random")
 TEACHERS = ("bootstrap", "gpt2")
 
 
-def make_policy(name: str, seed: int, teacher: str = "bootstrap", lm: str = "gpt2") -> Callable[[dict], tuple[str, float]]:
+def make_policy(name: str, seed: int, teacher: str = "bootstrap", lm: str = "gpt2",
+                steps: int = 50) -> Callable[[dict], tuple[str, float]]:
     """state -> (action, confidence). The teacher is the bootstrap heuristic, or (teacher="gpt2") the causal
-    LM `lm` scoring the action strings, as the original agent's GPT-2 decided."""
+    LM `lm` scoring the action strings, as the original agent's GPT-2 decided. `optimal` plans for episodes
+    of `steps` decisions."""
     if name == "teacher" and teacher == "gpt2":
         from hrm.agent.lm_policy import LMPolicy  # transformers loads only when asked for
 
@@ -52,6 +56,8 @@ def make_policy(name: str, seed: int, teacher: str = "bootstrap", lm: str = "gpt
         return BootstrapTeacher(seed).decide
     if name == "oracle":
         return lambda state: (oracle_action(state), 1.0)
+    if name == "optimal":
+        return lambda state: (planner(steps).action(state), 1.0)
     if name == "random":
         rng = random.Random(seed)
         return lambda state: (rng.choice(ACTIONS), round(1 / len(ACTIONS), 3))
@@ -66,7 +72,7 @@ def run_episodes(episodes: int, steps: int, seed: int, policy: str = "teacher", 
                  lm: str = "gpt2") -> Iterator[dict]:
     """{state, action, result} for `episodes` fresh worlds of `steps` decisions each, one at a time (the
     policy is made first, so a model that cannot load fails before anything is collected)."""
-    decide = make_policy(policy, seed, teacher, lm)
+    decide = make_policy(policy, seed, teacher, lm, steps)
 
     def play() -> Iterator[dict]:
         for episode in range(episodes):
@@ -152,7 +158,9 @@ def main(argv: list[str] | None = None) -> int:
         p.add_argument("--episodes", type=int_at_least(1), default=22, help="fresh worlds (default: 22)")
         p.add_argument("--steps", type=int_at_least(1), default=50, help="decisions per episode (default: 50)")
         p.add_argument("--seed", type=int_at_least(0), default=0, help="(default: 0)")
-        p.add_argument("--policy", choices=POLICIES, default="teacher", help="who decides (default: teacher)")
+        p.add_argument("--policy", choices=POLICIES, default="teacher",
+                       help="who decides: the teacher, the oracle (best next decision), optimal (the planner: best"
+                            " rest of the episode of --steps decisions) or random (default: teacher)")
         p.add_argument("--teacher", choices=TEACHERS, default="bootstrap",
                        help="the teacher policy: the bootstrap heuristic, or gpt2, a causal LM scoring the"
                             " action strings (default: bootstrap)")

@@ -12,6 +12,7 @@ import pytest
 
 from hrm.agent.collect import collect, run_episodes
 from hrm.agent.collector import TrainingDataCollector
+from hrm.agent.planner import planner
 from hrm.agent.schema import load_examples
 from hrm.errors import DataFormatError
 from tests.conftest import ROOT
@@ -95,3 +96,12 @@ def test_the_cli_writes_json_deterministically_and_never_overwrites_without_forc
 def test_collect_writes_the_number_of_examples_asked_for(tmp_path):
     path = collect(tmp_path / "log.json", episodes=4, steps=25, seed=1, progress=False)
     assert len(load_examples(path)) == 100
+
+
+def test_the_optimal_policy_logs_the_planners_actions_for_the_episodes_length(tmp_path):
+    examples = load_examples(collect(tmp_path / "log.json", episodes=6, steps=10, seed=2, policy="optimal",
+                                     progress=False))
+    planned = [planner(10).action(example["state"]) for example in examples]
+    assert [example["action"]["action"] for example in examples] == planned
+    # The plan depends on the decisions left: a 50-decision plan ends episodes of 10 otherwise.
+    assert planned != [planner(50).action(example["state"]) for example in examples]
