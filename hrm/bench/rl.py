@@ -53,6 +53,7 @@ def run(args: argparse.Namespace) -> int:
         hours, rest = divmod(args.budget, 3600)
         cfg = compose_train_config(
             ["experiment=agent_rl", *QUIET, f"model.init_from={init}", "trainer.max_epochs=1000",
+             "trainer.min_epochs=0",  # the budget may end RL within its first epoch (8 rollouts: minutes on a slow CPU)
              f"+trainer.max_time=00:{hours:02d}:{rest // 60:02d}:{rest % 60:02d}",
              "+callbacks.timeline._target_=hrm.bench.timing.ValidationTimeline",
              f"+callbacks.timeline.path={timeline}", "+callbacks.timeline.metric=val/mean_reward", *args.overrides],
@@ -85,7 +86,8 @@ def run(args: argparse.Namespace) -> int:
         print(f"    epoch {row['epoch']:>3}  {row['seconds']:6.0f} s  {row['value']:.2f}  "
               f"({row['value'] / val_teacher:.3f}x teacher)")
     title = f"RL fine-tuning ({cfg.data.test_episodes} held-out episodes of {cfg.data.steps} decisions)"
-    note = (f"Budget {args.budget} s, {int(metrics['trainer/global_step'])} updates; RL / optimal "
+    first = f"Imitation first: {args.imitation_epochs} epochs, {imitation_seconds:.0f} s. " if imitation_seconds else ""
+    note = (f"{first}Budget {args.budget} s, {int(metrics['trainer/global_step'])} updates; RL / optimal "
             f"{metrics['rl/over_optimal']:.3f}, RL / oracle {metrics['rl/over_oracle']:.3f}, RL / teacher "
             f"{metrics['rl/over_teacher']:.3f}; segments: the greedy policy's mean per decision; scenarios: imitation "
             f"{metrics.get('scenarios/imitation_accuracy', float('nan')):.2f} -> "
