@@ -112,7 +112,7 @@ STEPS: dict[str, Step] = {
                                     says=r"record experiments/bench/vae.json"),
     "python -m hrm.bench step": Step(short="python -m hrm.bench step --models arc_tiny --steps 1 --max-batch 2"),
     "python -m hrm.bench step --compile":
-        Step(short="python -m hrm.bench step --compile --models arc_tiny --steps 1 --max-batch 2"),
+        Step(short="python -m hrm.bench step --compile --models arc_tiny --steps 1 --max-batch 1"),
     "python -m hrm.bench memory --variant 'model.activation_checkpointing=false model.compile=false'":
         Step(short="python -m hrm.bench memory --experiment arc_tiny --steps 2 "
                    "--variant 'model.activation_checkpointing=false model.compile=false' debug=tiny",
