@@ -35,8 +35,8 @@ POLICIES = ("teacher", "oracle", "optimal", "random")
 TEACHERS = ("bootstrap", "gpt2")
 
 
-def make_policy(name: str, seed: int, teacher: str = "bootstrap", lm: str = "gpt2",
-                steps: int = 50) -> Callable[[dict], tuple[str, float]]:
+def make_policy(name: str, seed: int, steps: int, teacher: str = "bootstrap",
+                lm: str = "gpt2") -> Callable[[dict], tuple[str, float]]:
     """state -> (action, confidence). The teacher is the bootstrap heuristic, or (teacher="gpt2") the causal
     LM `lm` scoring the action strings, as the original agent's GPT-2 decided. `optimal` plans for episodes
     of `steps` decisions."""
@@ -72,7 +72,7 @@ def run_episodes(episodes: int, steps: int, seed: int, policy: str = "teacher", 
                  lm: str = "gpt2") -> Iterator[dict]:
     """{state, action, result} for `episodes` fresh worlds of `steps` decisions each, one at a time (the
     policy is made first, so a model that cannot load fails before anything is collected)."""
-    decide = make_policy(policy, seed, teacher, lm, steps)
+    decide = make_policy(policy, seed, steps, teacher, lm)
 
     def play() -> Iterator[dict]:
         for episode in range(episodes):
