@@ -74,3 +74,12 @@ def test_checkpoints_best_last_and_one_every_5_epochs_even_with_step_based_valid
     best = torch.load(tmp_path / "checkpoints" / "arc_tiny" / "best.ckpt", weights_only=True)
     monitor = [v for k, v in best["callbacks"].items() if "val/exact_accuracy" in k]
     assert monitor and monitor[0]["best_model_score"] is not None
+
+
+def test_a_time_limit_ends_a_run_inside_its_first_epoch(make_config):
+    # 500 variants of each example of 2 tasks in batches of 4: an epoch of about 1,000 steps (minutes), far
+    # past a 1-second limit, which Lightning would otherwise let it finish (its min_epochs).
+    cfg = make_config("experiment=arc_tiny", *TINY, "data.num_aug=500", "trainer.max_steps=-1",
+                      "trainer.max_epochs=1", "trainer.max_time=00:00:00:01", "test=false")
+    metrics = run(cfg)
+    assert 1 <= metrics["trainer/global_step"] < 100

@@ -106,7 +106,7 @@ def train_one(task: str, model: str, budget: float, seed: int, overrides: list[s
     module = hydra.utils.instantiate(cfg.model)
     total, _ = count_parameters(module)
     trainer = hydra.utils.instantiate(
-        cfg.trainer, max_steps=-1, max_epochs=-1, min_epochs=0, max_time=timedelta(seconds=budget), limit_val_batches=0,
+        cfg.trainer, max_steps=-1, max_epochs=-1, max_time=timedelta(seconds=budget), limit_val_batches=0,
         logger=False, enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False,
         default_root_dir=str(root), callbacks=[])
     start = time.perf_counter()

@@ -53,8 +53,7 @@ def run(args: argparse.Namespace) -> int:
         hours, rest = divmod(args.budget, 3600)
         cfg = compose_train_config(
             ["experiment=agent_rl", *QUIET, f"model.init_from={init}", "trainer.max_epochs=1000",
-             "trainer.min_epochs=0",  # the budget may end RL within its first epoch (8 rollouts: minutes on a slow CPU)
-             f"+trainer.max_time=00:{hours:02d}:{rest // 60:02d}:{rest % 60:02d}",
+             f"trainer.max_time=00:{hours:02d}:{rest // 60:02d}:{rest % 60:02d}",
              "+callbacks.timeline._target_=hrm.bench.timing.ValidationTimeline",
              f"+callbacks.timeline.path={timeline}", "+callbacks.timeline.metric=val/mean_reward", *args.overrides],
             root, run_dir="runs/rl")
