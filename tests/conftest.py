@@ -9,11 +9,18 @@ import sys
 import tempfile
 from pathlib import Path
 
-import pytest
-from omegaconf import DictConfig
+# `make test` runs the suite in one pytest-xdist worker per core: each worker, and every process it starts, then
+# computes on its share of the cores, where two workers of two threads each would fight over two cores.
+# (Set before torch is first imported, which reads it.)
+_WORKERS = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+if _WORKERS > 1:
+    os.environ.setdefault("OMP_NUM_THREADS", str(max(1, len(os.sched_getaffinity(0)) // _WORKERS)))
 
-from hrm.utils.compose import compose_train_config
-from tests.zygote import Zygote
+import pytest  # noqa: E402
+from omegaconf import DictConfig  # noqa: E402
+
+from hrm.utils.compose import compose_train_config  # noqa: E402
+from tests.zygote import Zygote  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 # Seconds-long runs: the debug=tiny overrides plus no wandb.
