@@ -9,7 +9,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-# `make test` runs the suite in one pytest-xdist worker per core: each worker, and every process it starts, then
+# `make test` runs the suite in pytest-xdist workers (TEST_WORKERS, 2): each worker, and every process it starts,
 # computes on its share of the cores, where two workers of two threads each would fight over two cores.
 # (Set before torch is first imported, which reads it.)
 _WORKERS = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
